@@ -1,0 +1,1 @@
+"""Built-in detector plugins, one subpackage per family, registered through entry points."""

@@ -1,0 +1,94 @@
+"""Spectral detector of Durall, Keuper and Keuper, "Watch your Up-Convolution: CNN Based
+Generative Deep Neural Networks are Failing to Reproduce Spectral Distributions", CVPR 2020.
+Upstream: github.com/cc-hpc-itwm/UpConv.
+
+Feature, as in the authors' code: grey image -> 2-D FFT, centred -> ``20 log|F + eps|``
+-> azimuthal average over integer radii -> interpolated to ``n_bins`` points (cubic, as
+their ``griddata(..., method='cubic')``) -> divided by its first value. A logistic
+regression (scikit-learn) on that 1-D feature gives P(generated).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+from scipy.interpolate import interp1d
+from sklearn.linear_model import LogisticRegression
+
+from harness.api import CheckpointError
+from harness.detector import BaseDetector, TrainingSet
+from harness.train.checkpoint import data_manifest_sha256, read_checkpoint, write_checkpoint
+
+__all__ = ["SpectrumDetector", "azimuthal_average", "spectrum_feature"]
+
+EPS = 1e-8
+
+
+def azimuthal_average(image: np.ndarray) -> np.ndarray:
+    """Mean of ``image`` over rings of integer radius around its centre."""
+    h, w = image.shape
+    y, x = np.indices((h, w))
+    r = np.hypot(x - w / 2.0, y - h / 2.0).astype(np.int64).ravel()
+    sums = np.bincount(r, weights=image.ravel())
+    counts = np.bincount(r)
+    return sums[counts > 0] / counts[counts > 0]
+
+
+def spectrum_feature(image: Image.Image, n_bins: int = 300, interpolation: str = "cubic") -> np.ndarray:
+    grey = np.asarray(image.convert("L"), dtype=np.float64)
+    spectrum = np.fft.fftshift(np.fft.fft2(grey)) + EPS
+    profile = azimuthal_average(20.0 * np.log(np.abs(spectrum)))
+    if profile.size < 4:
+        profile = np.resize(profile, 4)
+    points = np.linspace(0, n_bins, num=profile.size)
+    feature = interp1d(points, profile, kind=interpolation)(np.linspace(0, n_bins, num=n_bins))
+    return (feature / (feature[0] if feature[0] != 0 else 1.0)).astype(np.float32)
+
+
+class SpectrumDetector(BaseDetector):
+    name = "spectrum"
+
+    def __init__(self, checkpoint: str | None = None, n_bins: int = 300, interpolation: str = "cubic",
+                 C: float = 1.0, **params: Any):
+        super().__init__(checkpoint=checkpoint, n_bins=n_bins, interpolation=interpolation, C=C, **params)
+
+    # --- scoring -----------------------------------------------------------------------
+    def load(self, device: str = "cpu") -> None:
+        super().load(device)
+        weights, manifest = read_checkpoint(self._require_checkpoint(), self.name)
+        if set(weights) != {"coef", "intercept"}:
+            raise CheckpointError(f"spectrum checkpoint keys {sorted(weights)}; expected ['coef', 'intercept']")
+        n_bins = int(manifest["params"].get("n_bins", self.n_bins))
+        if weights["coef"].shape != (1, n_bins) or n_bins != self.n_bins:
+            raise CheckpointError(
+                f"spectrum checkpoint has coef of shape {tuple(weights['coef'].shape)}, "
+                f"but this detector uses n_bins={self.n_bins}")
+        self.coef_ = weights["coef"].double().numpy()
+        self.intercept_ = weights["intercept"].double().numpy()
+
+    def preprocess(self, image: Image.Image) -> np.ndarray:
+        return spectrum_feature(image, self.n_bins, self.interpolation)
+
+    def score_batch(self, items: Sequence[np.ndarray]) -> np.ndarray:
+        x = np.stack(items).astype(np.float64)
+        logits = x @ self.coef_.T + self.intercept_
+        return 1.0 / (1.0 + np.exp(-logits[:, 0]))
+
+    # --- training ----------------------------------------------------------------------
+    def fit(self, train: TrainingSet, out: str | Path, seed: int = 0, **_: Any) -> Path:
+        """Fit the logistic regression on ``train`` and write a checkpoint folder ``out``."""
+        features = np.stack([self.preprocess(train.image(i)) for i in range(len(train))])
+        labels = train.labels
+        if len(set(labels.tolist())) < 2:
+            raise ValueError("spectrum needs real and generated training images")
+        clf = LogisticRegression(C=self.C, max_iter=5000, random_state=seed).fit(features, labels)
+        weights = {"coef": torch.from_numpy(clf.coef_), "intercept": torch.from_numpy(clf.intercept_)}
+        return write_checkpoint(
+            out, self.name, weights,
+            params={"n_bins": self.n_bins, "interpolation": self.interpolation, "C": self.C},
+            data_sha256=data_manifest_sha256([s.sample_id for s in train.samples], labels.tolist()),
+            extra={"n_train": len(labels), "train_accuracy": float(clf.score(features, labels))},
+        )

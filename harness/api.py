@@ -1,0 +1,173 @@
+"""The contracts every part of exifbench speaks: plugin specs, records and protocols.
+
+A detector, a perturbation and a dataset layout are each described by a small frozen
+spec that a plugin returns from its hook (see :mod:`harness.hookspecs`). The objects the
+specs create follow the protocols below.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+from PIL import Image
+
+__all__ = [
+    "Sample",
+    "DetectorSpec",
+    "PerturbationSpec",
+    "ParamSpec",
+    "LayoutSpec",
+    "Detector",
+    "ExifbenchError",
+    "CheckpointError",
+    "ConfigError",
+    "DecodeError",
+    "UnknownNameError",
+    "resolve_factory",
+]
+
+
+class ExifbenchError(Exception):
+    """Base of every error exifbench raises on purpose; its message says what to do."""
+
+
+class ConfigError(ExifbenchError):
+    """A configuration file or parameter is malformed."""
+
+
+class CheckpointError(ExifbenchError):
+    """A checkpoint is missing, of the wrong kind, or its keys do not match the model."""
+
+
+class DecodeError(ExifbenchError):
+    """An image file cannot be turned into an RGB image; ``reason`` is the short cause."""
+
+    def __init__(self, reason: str, path: str | Path | None = None):
+        super().__init__(f"{path}: {reason}" if path else reason)
+        self.reason = reason
+
+
+class UnknownNameError(ExifbenchError, KeyError):
+    """A registry has no entry of that name."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One image of a dataset (DESIGN section 3).
+
+    ``sample_id`` is the sha256 of the file bytes, so the same file has the same id in every
+    dataset. ``subset`` is the benchmark's own grouping (the first folder below the root in
+    the CNNDetection layout): reals of a subset are compared with the fakes of that subset.
+    """
+
+    sample_id: str
+    path: str
+    label: int
+    dataset: str
+    generator: str
+    family: str
+    split: str = "test"
+    subset: str = ""
+    format: str = ""
+    width: int = 0
+    height: int = 0
+    has_exif: bool = False
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One parameter of a perturbation: its type, default and allowed values."""
+
+    name: str
+    type: type
+    default: Any = None
+    choices: tuple[Any, ...] = ()
+
+    def coerce(self, value: Any) -> Any:
+        try:
+            out = self.type(value)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"parameter {self.name}={value!r} is not a {self.type.__name__}") from exc
+        if self.choices and out not in self.choices:
+            raise ConfigError(f"parameter {self.name}={value!r} must be one of {list(self.choices)}")
+        return out
+
+
+@dataclass(frozen=True)
+class PerturbationSpec:
+    """A perturbation family: ``apply(image, rng, **params) -> image``, pure and seeded.
+
+    ``metadata`` says what the perturbation does to a file's metadata (EXIF, ICC), since
+    detectors that read metadata depend on it.
+    """
+
+    name: str
+    apply: Callable[..., Image.Image]
+    params: tuple[ParamSpec, ...] = ()
+    version: str = "1"
+    summary: str = ""
+    metadata: str = "pixels only; the image is decoded, so no metadata survives"
+    stochastic: bool = False
+    strength: str | None = None  # the parameter a robustness plot puts on its x axis
+
+
+@dataclass(frozen=True)
+class DetectorSpec:
+    """A registered detector: ``factory`` is a lazy ``"module:Class"`` reference."""
+
+    name: str
+    family: str
+    summary: str
+    paper: str
+    factory: str
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    trainable: bool = False
+
+    def create(self, **params: Any) -> "Detector":
+        cls = resolve_factory(self.factory)
+        return cls(**{**self.defaults, **params})
+
+
+@dataclass(frozen=True)
+class LayoutSpec:
+    """A dataset layout: ``read(root, dataset=name, **options) -> list[Sample]``."""
+
+    name: str
+    read: Callable[..., list[Sample]]
+    summary: str = ""
+
+
+@runtime_checkable
+class Detector(Protocol):
+    """What the harness needs of a detector (DESIGN section 3).
+
+    The constructor takes keyword parameters and does no I/O. ``score`` returns one float
+    per image, higher meaning more likely generated. The engine calls ``preprocess`` in CPU
+    workers and ``score_batch`` in the process that holds the model, so both must agree:
+    ``score(images) == score_batch([preprocess(i) for i in images])``.
+    """
+
+    threshold: float
+
+    def load(self, device: str = "cpu") -> None: ...
+
+    def preprocess(self, image: Image.Image) -> Any: ...
+
+    def score_batch(self, items: Sequence[Any]) -> np.ndarray: ...
+
+    def score(self, images: Sequence[Image.Image]) -> np.ndarray: ...
+
+
+def resolve_factory(ref: str) -> Callable[..., Any]:
+    """Import ``"package.module:Name"`` lazily, with an error that names the reference."""
+    module_name, _, attr = ref.partition(":")
+    try:
+        return getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ExifbenchError(f"cannot import detector factory {ref!r}: {exc}") from exc

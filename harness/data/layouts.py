@@ -1,0 +1,128 @@
+"""Dataset layouts: turn a folder or a manifest into :class:`~harness.api.Sample` records.
+
+- ``binary-folders``: a path component ``0_real`` or ``1_fake`` (at any depth) gives the
+  label, the first component below the root the generator (CNNDetection, UniversalFakeDetect,
+  AIGCDetectBenchmark, SDAIE layout). Reals get generator ``real`` and keep that first
+  component as their ``subset``, so they are compared with the fakes beside them.
+- ``manifest``: a CSV or Parquet file with columns ``path``, ``label``, ``generator`` and
+  optionally ``family``, ``split``, ``subset``; relative paths are read from its folder.
+- ``real-only``: every image below a folder, label 0 (for one-class fitting and pretext
+  training).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Iterable, Mapping
+
+import pandas as pd
+
+from harness.api import ConfigError, LayoutSpec, Sample
+from harness.data.decode import probe
+from harness.hookspecs import hookimpl
+
+__all__ = ["IMAGE_EXTENSIONS", "sha256_file", "read_binary_folders", "read_manifest", "read_real_only", "image_files"]
+
+IMAGE_EXTENSIONS = frozenset(
+    ".jpg .jpeg .jpe .png .webp .bmp .tif .tiff .gif .heic .heif .avif .ppm .pgm".split()
+)
+CLASS_DIRS = {"0_real": 0, "1_fake": 1}
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def image_files(root: Path) -> list[Path]:
+    """Every file below ``root`` with an image extension, sorted, hidden files excluded."""
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        out.extend(Path(dirpath) / f for f in sorted(filenames)
+                   if not f.startswith(".") and Path(f).suffix.lower() in IMAGE_EXTENSIONS)
+    return out
+
+
+def _require_dir(root: str | Path) -> Path:
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise ConfigError(f"dataset root {str(root)!r} is not a folder")
+    return root
+
+
+def _sample(path: Path, *, label: int, dataset: str, generator: str, family: str,
+            split: str, subset: str) -> Sample:
+    info = probe(path) if path.stat().st_size else {"format": "", "width": 0, "height": 0, "has_exif": False}
+    return Sample(sample_id=sha256_file(path), path=str(path), label=label, dataset=dataset,
+                  generator=generator, family=family, split=split, subset=subset, **info)
+
+
+def read_binary_folders(root: str | Path, dataset: str = "", families: Mapping[str, str] | None = None,
+                        split: str = "test", generators: Iterable[str] | None = None) -> list[Sample]:
+    root = _require_dir(root)
+    families = dict(families or {})
+    wanted = set(generators) if generators else None
+    samples = []
+    for path in image_files(root):
+        rel = path.relative_to(root).parts
+        labels = [CLASS_DIRS[p] for p in rel[:-1] if p in CLASS_DIRS]
+        if not labels:
+            continue  # not below a class folder; `exifbench data check` reports these
+        subset = rel[0] if rel[0] not in CLASS_DIRS else root.name
+        if wanted is not None and subset not in wanted:
+            continue
+        label = labels[-1]
+        generator = subset if label == 1 else "real"
+        family = families.get(subset, "unknown") if label == 1 else "camera"
+        samples.append(_sample(path, label=label, dataset=dataset or root.name, generator=generator,
+                               family=family, split=split, subset=subset))
+    if not samples:
+        raise ConfigError(f"no images below 0_real/ or 1_fake/ folders in {str(root)!r}")
+    return samples
+
+
+def read_manifest(root: str | Path, dataset: str = "", split: str | None = None) -> list[Sample]:
+    path = Path(root).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"manifest {str(path)!r} is not a file")
+    table = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    missing = {"path", "label", "generator"} - set(table.columns)
+    if missing:
+        raise ConfigError(f"manifest {str(path)!r} lacks columns {sorted(missing)}")
+    if split is not None and "split" in table.columns:
+        table = table[table["split"] == split]
+    samples = []
+    for row in table.itertuples(index=False):
+        file = Path(row.path) if os.path.isabs(row.path) else path.parent / row.path
+        label = int(row.label)
+        if label not in (0, 1):
+            raise ConfigError(f"manifest {str(path)!r}: label {label} for {row.path} is not 0 or 1")
+        samples.append(_sample(file, label=label, dataset=dataset or path.stem,
+                               generator=str(row.generator),
+                               family=str(getattr(row, "family", "camera" if label == 0 else "unknown")),
+                               split=str(getattr(row, "split", "test")),
+                               subset=str(getattr(row, "subset", "") or "")))
+    return samples
+
+
+def read_real_only(root: str | Path, dataset: str = "", split: str = "train") -> list[Sample]:
+    root = _require_dir(root)
+    samples = [_sample(p, label=0, dataset=dataset or root.name, generator="real", family="camera",
+                       split=split, subset="") for p in image_files(root)]
+    if not samples:
+        raise ConfigError(f"no images in {str(root)!r}")
+    return samples
+
+
+@hookimpl
+def exifbench_dataset_layouts() -> list[LayoutSpec]:
+    return [
+        LayoutSpec("binary-folders", read_binary_folders, "<generator>/.../{0_real,1_fake}/ at any depth"),
+        LayoutSpec("manifest", read_manifest, "CSV or Parquet with path, label, generator[, family, split, subset]"),
+        LayoutSpec("real-only", read_real_only, "a folder of real photographs (label 0)"),
+    ]

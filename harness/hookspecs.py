@@ -1,0 +1,52 @@
+"""Hook specifications of exifbench (pluggy project name ``"exifbench"``).
+
+Each hook returns a list of specs; the plugin manager gathers the lists of every plugin
+(built-in or third-party, all loaded from the ``exifbench`` entry-point group) into the
+registries. Hooks are called with keyword arguments, so a spec can grow arguments without
+breaking plugins that take fewer.
+"""
+from __future__ import annotations
+
+import pluggy
+
+from harness.api import DetectorSpec, LayoutSpec, PerturbationSpec
+
+__all__ = ["hookspec", "hookimpl", "exifbench_detectors", "exifbench_perturbations", "exifbench_dataset_layouts"]
+
+PROJECT = "exifbench"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+# --- detectors -------------------------------------------------------------------------
+@hookspec
+def exifbench_detectors() -> list[DetectorSpec]:
+    """Return the detectors this plugin provides.
+
+    Each :class:`~harness.api.DetectorSpec` names the detector (unique across all plugins),
+    its family, a one-line summary, the paper, a lazy ``"module:Class"`` factory, default
+    parameters and whether it is trainable. Importing the plugin module must stay cheap:
+    heavy imports belong in the factory's module. All results are collected.
+    """
+
+
+# --- perturbations ---------------------------------------------------------------------
+@hookspec
+def exifbench_perturbations() -> list[PerturbationSpec]:
+    """Return the perturbation families this plugin provides.
+
+    A perturbation is a pure function of (RGB image, parameters, ``numpy.random.Generator``)
+    returning an RGB image. ``version`` must change whenever its output changes, since
+    cached scores are keyed by it. All results are collected.
+    """
+
+
+# --- data ------------------------------------------------------------------------------
+@hookspec
+def exifbench_dataset_layouts() -> list[LayoutSpec]:
+    """Return the dataset layouts this plugin provides.
+
+    A layout's ``read(root, dataset=..., **options)`` turns a folder (or a manifest file)
+    into a list of :class:`~harness.api.Sample` records, with label 0 for real photographs
+    and 1 for generated images. All results are collected.
+    """

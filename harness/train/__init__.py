@@ -1,0 +1,1 @@
+"""Training jobs on Ray (GPU workers when the cluster has them) and checkpoints."""

@@ -1,0 +1,1 @@
+"""Built-in perturbation plugins, one module per family, registered through entry points."""

@@ -20,6 +20,7 @@ __all__ = [
     "PerturbationSpec",
     "ParamSpec",
     "LayoutSpec",
+    "TrainerSpec",
     "Detector",
     "ExifbenchError",
     "CheckpointError",
@@ -128,10 +129,30 @@ class DetectorSpec:
     factory: str
     defaults: Mapping[str, Any] = field(default_factory=dict)
     trainable: bool = False
+    #: a tiny, fast configuration (CPU, seconds) that the conformance kit trains and checks
+    test_params: Mapping[str, Any] = field(default_factory=dict)
 
     def create(self, **params: Any) -> "Detector":
         cls = resolve_factory(self.factory)
         return cls(**{**self.defaults, **params})
+
+
+@dataclass(frozen=True)
+class TrainerSpec:
+    """A training job that is not itself a detector (e.g. the EXIF pretext backbone).
+
+    ``factory`` (lazy ``"module:Class"``) builds an object from keyword parameters whose
+    ``fit(train, out, seed=..., device=...)`` writes a checkpoint folder. Every trainable
+    detector is a trainer too, under its own name.
+    """
+
+    name: str
+    summary: str
+    factory: str
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+
+    def create(self, **params: Any) -> Any:
+        return resolve_factory(self.factory)(**{**self.defaults, **params})
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import pluggy
 
-from harness.api import DetectorSpec, LayoutSpec, PerturbationSpec
+from harness.api import DetectorSpec, LayoutSpec, PerturbationSpec, TrainerSpec
 
-__all__ = ["hookspec", "hookimpl", "exifbench_detectors", "exifbench_perturbations", "exifbench_dataset_layouts"]
+__all__ = ["hookspec", "hookimpl", "exifbench_detectors", "exifbench_perturbations", "exifbench_dataset_layouts",
+           "exifbench_trainers"]
 
 PROJECT = "exifbench"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -49,4 +50,14 @@ def exifbench_dataset_layouts() -> list[LayoutSpec]:
     A layout's ``read(root, dataset=..., **options)`` turns a folder (or a manifest file)
     into a list of :class:`~harness.api.Sample` records, with label 0 for real photographs
     and 1 for generated images. All results are collected.
+    """
+
+
+# --- training --------------------------------------------------------------------------
+@hookspec
+def exifbench_trainers() -> list[TrainerSpec]:
+    """Return training jobs that are not detectors (e.g. a self-supervised backbone).
+
+    ``exifbench train NAME`` accepts these names and the names of trainable detectors.
+    All results are collected.
     """

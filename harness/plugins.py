@@ -13,9 +13,9 @@ from typing import Generic, Iterable, Iterator, TypeVar
 import pluggy
 
 from harness import hookspecs
-from harness.api import DetectorSpec, ExifbenchError, LayoutSpec, PerturbationSpec, UnknownNameError
+from harness.api import DetectorSpec, ExifbenchError, LayoutSpec, PerturbationSpec, TrainerSpec, UnknownNameError
 
-__all__ = ["Registry", "plugin_manager", "detectors", "perturbations", "layouts", "reset"]
+__all__ = ["Registry", "plugin_manager", "detectors", "perturbations", "layouts", "trainers", "reset"]
 
 T = TypeVar("T")
 
@@ -105,7 +105,17 @@ def layouts() -> Registry[LayoutSpec]:
     return _collect("exifbench_dataset_layouts", "layout")
 
 
+@lru_cache(maxsize=1)
+def trainers() -> Registry[TrainerSpec]:
+    """Training jobs: the registered trainers plus every trainable detector."""
+    registry = _collect("exifbench_trainers", "trainer")
+    for name, spec in detectors().items():
+        if spec.trainable:
+            registry.add(TrainerSpec(name, spec.summary, spec.factory, spec.defaults), owner=detectors().owner(name))
+    return registry
+
+
 def reset() -> None:
     """Forget the loaded plugins (tests that register extra plugins call this)."""
-    for fn in (plugin_manager, detectors, perturbations, layouts):
+    for fn in (plugin_manager, detectors, perturbations, layouts, trainers):
         fn.cache_clear()

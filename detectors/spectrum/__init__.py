@@ -20,5 +20,6 @@ def exifbench_detectors() -> list[DetectorSpec]:
             factory="detectors.spectrum.model:SpectrumDetector",
             defaults={"n_bins": 300, "interpolation": "cubic", "C": 1.0},
             trainable=True,
+            test_params={"n_bins": 64},
         )
     ]

@@ -1,0 +1,1 @@
+"""The sweep engine: planning, Ray execution, the score cache and run records."""

@@ -1,0 +1,41 @@
+"""Starting or joining Ray: the one place that decides which cluster a run uses.
+
+``--address`` or ``RAY_ADDRESS`` joins an existing cluster; otherwise a local Ray is started
+with the machine's CPUs. Ray's own logging to the terminal is kept quiet.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+__all__ = ["ensure_ray", "cluster_gpus", "shutdown"]
+
+
+def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> Any:
+    import ray
+
+    if ray.is_initialized():
+        return ray
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    # Workers import the project's packages from the installed distribution, not from the
+    # driver's working directory.
+    kwargs: dict[str, Any] = {"log_to_driver": False, "include_dashboard": False,
+                              "configure_logging": True, "logging_level": "warning"}
+    if address:
+        ray.init(address=address, **kwargs)
+    else:
+        ray.init(num_cpus=num_cpus or os.cpu_count() or 1, **kwargs)
+    return ray
+
+
+def cluster_gpus() -> float:
+    import ray
+
+    return float(ray.cluster_resources().get("GPU", 0.0))
+
+
+def shutdown() -> None:
+    import ray
+
+    if ray.is_initialized():
+        ray.shutdown()

@@ -1,0 +1,93 @@
+"""Training jobs on Ray: one remote task per job, on a GPU worker when the cluster has one.
+
+``run_training`` is what ``exifbench train`` and the demo call. The job runs ``fit`` of a
+registered trainer (every trainable detector is one) inside a Ray task that asks for
+``num_gpus`` GPUs when the cluster advertises them, and on CPU otherwise. The checkpoint
+folder it writes is the job's result; a job whose ``out`` already holds a checkpoint of the
+same trainer, parameters and data is not run again (``force=True`` reruns it).
+"""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from harness.api import CheckpointError, Sample
+from harness.detector import TrainingSet
+from harness.train.checkpoint import data_manifest_sha256, read_manifest
+
+__all__ = ["run_training", "checkpoint_is_current", "fit_locally"]
+
+log = logging.getLogger(__name__)
+
+
+def _job_fingerprint(name: str, params: Mapping[str, Any], samples: Sequence[Sample], seed: int) -> dict:
+    return {
+        "trainer": name,
+        "params": json.loads(json.dumps(dict(params), sort_keys=True, default=str)),
+        "seed": seed,
+        "data_manifest_sha256": data_manifest_sha256([s.sample_id for s in samples], [s.label for s in samples]),
+    }
+
+
+def checkpoint_is_current(out: Path, fingerprint: Mapping[str, Any]) -> bool:
+    """True when ``out`` holds a finished checkpoint of exactly this job."""
+    try:
+        manifest = read_manifest(out)
+    except CheckpointError:
+        return False
+    return manifest.get("config", {}).get("job") == dict(fingerprint) or manifest.get("extra", {}).get("job") == dict(fingerprint)
+
+
+def _load_sample(sample: Sample):
+    from harness.data.decode import load_image
+
+    return load_image(sample.path)
+
+
+def fit_locally(name: str, params: Mapping[str, Any], samples: Sequence[Sample], out: str | Path,
+                seed: int = 0, device: str = "cpu") -> str:
+    """Run one training job in this process (what the Ray task runs on its worker)."""
+    import torch
+
+    from harness.plugins import trainers
+    from harness.train.checkpoint import read_manifest as _read, MANIFEST
+
+    torch.manual_seed(seed)
+    trainer = trainers()[name].create(**dict(params))
+    out = Path(out)
+    result = Path(trainer.fit(TrainingSet(samples, _load_sample), out, seed=seed, device=device) or out)
+    fingerprint = _job_fingerprint(name, params, samples, seed)
+    manifest = _read(result)
+    manifest.setdefault("extra", {})["job"] = fingerprint
+    manifest["extra"]["device"] = device
+    (result / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str))
+    return str(result)
+
+
+def run_training(name: str, params: Mapping[str, Any], samples: Sequence[Sample], out: str | Path, *,
+                 seed: int = 0, num_gpus: float | None = None, address: str | None = None,
+                 force: bool = False) -> Path:
+    """Train ``name`` on ``samples`` into the checkpoint folder ``out`` as a Ray job.
+
+    ``num_gpus=None`` asks for one GPU when the cluster has any, none otherwise.
+    """
+    out = Path(out)
+    fingerprint = _job_fingerprint(name, params, samples, seed)
+    if not force and checkpoint_is_current(out, fingerprint):
+        log.info("training %s: %s is current, not retrained", name, out)
+        return out
+    from harness.engine.ray_runtime import cluster_gpus, ensure_ray
+
+    ray = ensure_ray(address)
+    gpus = (1.0 if cluster_gpus() >= 1 else 0.0) if num_gpus is None else float(num_gpus)
+
+    @ray.remote(num_gpus=gpus, num_cpus=1, max_retries=1)
+    def job(samples_, out_):
+        import torch
+
+        device = "cuda" if gpus > 0 and torch.cuda.is_available() else "cpu"
+        return fit_locally(name, params, samples_, out_, seed=seed, device=device)
+
+    return Path(ray.get(job.remote(list(samples), str(out))))

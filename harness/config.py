@@ -1,0 +1,191 @@
+"""Configuration files (TOML) parsed once into frozen dataclasses.
+
+Sweep config (a public contract)::
+
+    [run]
+    seed = 0                 # perturbation seeds derive from it
+    batch_size = 32          # images per detector call (optional)
+    [[datasets]]
+    name = "zoo"
+    layout = "binary-folders"   # other keys are the layout's options
+    root = "/path/to/root"
+    [[detectors]]
+    name = "spectrum"           # other keys are the detector's parameters
+    checkpoint = "/path/to/dir"
+    [perturbations]
+    grid = ["none", "jpeg(quality=[95,75,50])"]
+    suite = "aigcdetect"        # optional: a named suite of perturbations/suites.toml
+
+A training config has the same ``[[datasets]]`` tables, an optional ``[run]`` and an
+optional ``[params]`` table (the trainer's parameters).
+"""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from pathlib import Path
+from typing import Any, Mapping
+
+from harness.api import ConfigError
+
+__all__ = ["DatasetConfig", "DetectorConfig", "RunConfig", "SweepConfig", "TrainConfig", "load_sweep", "load_train"]
+
+
+def _freeze(d: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A read-only view, so a parsed config cannot be changed after parsing."""
+    return MappingProxyType({k: _freeze(v) if isinstance(v, Mapping) else v for k, v in d.items()})
+
+
+def _thaw(d: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _thaw(v) if isinstance(v, Mapping) else v for k, v in d.items()}
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    name: str
+    layout: str
+    root: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def option_dict(self) -> dict[str, Any]:
+        return _thaw(self.options)
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    name: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    label: str = ""  # how the detector appears in results; defaults to its name
+
+    @property
+    def param_dict(self) -> dict[str, Any]:
+        return _thaw(self.params)
+
+    @property
+    def display(self) -> str:
+        return self.label or self.name
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    seed: int = 0
+    batch_size: int = 32
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    run: RunConfig
+    datasets: tuple[DatasetConfig, ...]
+    detectors: tuple[DetectorConfig, ...]
+    grid: tuple[str, ...] = ("none",)
+    suite: str = ""
+    source: str = ""
+    raw: Mapping[str, Any] = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    run: RunConfig
+    datasets: tuple[DatasetConfig, ...]
+    params: Mapping[str, Any] = field(default_factory=dict)
+    source: str = ""
+
+    @property
+    def param_dict(self) -> dict[str, Any]:
+        return _thaw(self.params)
+
+
+def _read(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {str(path)!r} does not exist")
+    try:
+        return tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
+
+
+def _only(table: Mapping[str, Any], allowed: set[str], where: str) -> None:
+    extra = set(table) - allowed
+    if extra:
+        raise ConfigError(f"{where}: unknown keys {sorted(extra)} (allowed: {sorted(allowed)})")
+
+
+def _run(raw: Mapping[str, Any], where: str) -> RunConfig:
+    table = raw.get("run", {})
+    _only(table, {"seed", "batch_size"}, f"{where} [run]")
+    try:
+        return RunConfig(seed=int(table.get("seed", 0)), batch_size=int(table.get("batch_size", 32)))
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where} [run]: {exc}") from exc
+
+
+def _resolve(root: str, base: Path) -> str:
+    p = Path(root).expanduser()
+    return str(p if p.is_absolute() else (base / p).resolve())
+
+
+def _datasets(raw: Mapping[str, Any], where: str, base: Path) -> tuple[DatasetConfig, ...]:
+    tables = raw.get("datasets")
+    if not tables or not isinstance(tables, list):
+        raise ConfigError(f"{where}: needs at least one [[datasets]] table with name, layout and root")
+    out = []
+    for i, t in enumerate(tables):
+        missing = {"name", "layout", "root"} - set(t)
+        if missing:
+            raise ConfigError(f"{where}: [[datasets]] #{i + 1} lacks {sorted(missing)}")
+        opts = {k: v for k, v in t.items() if k not in ("name", "layout", "root")}
+        out.append(DatasetConfig(str(t["name"]), str(t["layout"]), _resolve(str(t["root"]), base), _freeze(opts)))
+    names = [d.name for d in out]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{where}: dataset names must be unique, got {names}")
+    return tuple(out)
+
+
+def _path_params(params: dict[str, Any], base: Path) -> dict[str, Any]:
+    """Relative paths in detector parameters (checkpoint, backbone, ...) are read from the config's folder."""
+    out = {}
+    for k, v in params.items():
+        if isinstance(v, str) and k in ("checkpoint", "backbone", "init", "clip_weights") and v:
+            v = _resolve(v, base)
+        out[k] = v
+    return out
+
+
+def load_sweep(path: str | Path) -> SweepConfig:
+    path = Path(path)
+    raw = _read(path)
+    where = str(path)
+    _only(raw, {"run", "datasets", "detectors", "perturbations"}, where)
+    base = path.resolve().parent
+    dets = raw.get("detectors")
+    if not dets or not isinstance(dets, list):
+        raise ConfigError(f"{where}: needs at least one [[detectors]] table with a name")
+    detectors = []
+    for i, t in enumerate(dets):
+        if "name" not in t:
+            raise ConfigError(f"{where}: [[detectors]] #{i + 1} lacks a name")
+        params = _path_params({k: v for k, v in t.items() if k not in ("name", "label")}, base)
+        detectors.append(DetectorConfig(str(t["name"]), _freeze(params), str(t.get("label", ""))))
+    labels = [d.display for d in detectors]
+    if len(set(labels)) != len(labels):
+        raise ConfigError(f"{where}: two [[detectors]] share the name {labels}; give each a distinct `label`")
+    pert = raw.get("perturbations", {})
+    _only(pert, {"grid", "suite"}, f"{where} [perturbations]")
+    grid = pert.get("grid", ["none"] if not pert.get("suite") else [])
+    if isinstance(grid, str) or not all(isinstance(g, str) for g in grid):
+        raise ConfigError(f"{where} [perturbations]: grid must be a list of spec strings")
+    return SweepConfig(_run(raw, where), _datasets(raw, where, base), tuple(detectors), tuple(grid),
+                       str(pert.get("suite", "")), str(path), raw)
+
+
+def load_train(path: str | Path) -> TrainConfig:
+    path = Path(path)
+    raw = _read(path)
+    where = str(path)
+    _only(raw, {"run", "datasets", "params"}, where)
+    base = path.resolve().parent
+    params = _path_params(dict(raw.get("params", {})), base)
+    return TrainConfig(_run(raw, where), _datasets(raw, where, base), _freeze(params), str(path))

@@ -1,0 +1,77 @@
+"""The content-addressed score cache (SQLite in the user cache folder).
+
+A cell's key is the sha256 of: the detector key (name, parameters, weights sha256), the
+sample's sha256, the perturbation's canonical spec and plugin versions, and the run seed
+when the perturbation is stochastic (a deterministic perturbation gives the same image
+whatever the seed, so its cells are shared across seeds). Only the driver writes, in one
+transaction per batch, so an interrupted sweep keeps every batch it finished.
+"""
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import time
+from pathlib import Path
+from typing import Iterable, Iterator
+
+__all__ = ["ScoreCache", "cell_key"]
+
+
+def cell_key(detector_key: str, sample_id: str, spec: str, version: str, seed: int | None) -> str:
+    text = f"{detector_key}|{sample_id}|{spec}|{version}|{'' if seed is None else seed}"
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class ScoreCache:
+    """Maps cell keys to ``(score, error)``; ``path=None`` keeps it in memory only."""
+
+    def __init__(self, path: str | Path | None):
+        self.path = str(path) if path else ":memory:"
+        if path:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, timeout=60)
+        self._db.execute("PRAGMA journal_mode=WAL" if path else "PRAGMA journal_mode=MEMORY")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS scores (key TEXT PRIMARY KEY, score REAL, error TEXT, created REAL)"
+        )
+        self._db.execute("CREATE TABLE IF NOT EXISTS detectors (key TEXT PRIMARY KEY, threshold REAL)")
+        self._db.commit()
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, tuple[float | None, str | None]]:
+        out: dict[str, tuple[float | None, str | None]] = {}
+        keys = list(keys)
+        for i in range(0, len(keys), 900):  # SQLite's bound-parameter limit
+            chunk = keys[i:i + 900]
+            marks = ",".join("?" * len(chunk))
+            for key, score, error in self._db.execute(f"SELECT key, score, error FROM scores WHERE key IN ({marks})", chunk):
+                out[key] = (score, error)
+        return out
+
+    def put_many(self, rows: Iterable[tuple[str, float | None, str | None]]) -> None:
+        now = time.time()
+        self._db.executemany(
+            "INSERT OR REPLACE INTO scores (key, score, error, created) VALUES (?, ?, ?, ?)",
+            [(k, None if s is None else float(s), e, now) for k, s, e in rows],
+        )
+        self._db.commit()
+
+    def __len__(self) -> int:
+        return self._db.execute("SELECT COUNT(*) FROM scores").fetchone()[0]
+
+    def keys(self) -> Iterator[str]:
+        for (key,) in self._db.execute("SELECT key FROM scores"):
+            yield key
+
+    def get_threshold(self, detector_key: str) -> float | None:
+        """A detector's own threshold, kept so that a fully cached sweep needs no model."""
+        row = self._db.execute("SELECT threshold FROM detectors WHERE key = ?", (detector_key,)).fetchone()
+        return None if row is None else row[0]
+
+    def put_threshold(self, detector_key: str, threshold: float) -> None:
+        self._db.execute("INSERT OR REPLACE INTO detectors (key, threshold) VALUES (?, ?)",
+                         (detector_key, float(threshold)))
+        self._db.commit()
+
+    def close(self) -> None:
+        self._db.close()
+

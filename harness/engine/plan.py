@@ -1,0 +1,125 @@
+"""Sweep planning: datasets to samples, the grid to chains, detectors to keys, and cells.
+
+Nothing here runs a model: planning is cheap and stops a bad config (unknown detector,
+unknown perturbation, missing checkpoint, empty dataset) before any compute is spent.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from harness.api import ConfigError, Sample
+from harness.config import DatasetConfig, DetectorConfig, SweepConfig
+from harness.engine.cache import cell_key
+from harness.perturb import Chain, expand_grid
+from harness.plugins import detectors, layouts, perturbations
+from harness.train.checkpoint import path_sha256
+
+__all__ = ["ENGINE_KEYS", "PlannedDetector", "Cell", "Plan", "make_plan", "read_dataset", "weights_sha256",
+           "params_hash"]
+
+#: detector-table keys that tell the engine how to place a detector, not the detector what to do
+ENGINE_KEYS = ("num_gpus", "actors")
+#: parameters whose values are files whose content identifies the weights
+WEIGHT_KEYS = ("checkpoint", "backbone", "init", "clip_weights", "weights")
+
+
+def params_hash(params: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(dict(params), sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def weights_sha256(params: Mapping[str, Any]) -> str:
+    """One sha256 over every weight file a detector's parameters name ('' when none)."""
+    parts = []
+    for key in WEIGHT_KEYS:
+        value = params.get(key)
+        if isinstance(value, str) and value:
+            path = Path(value).expanduser()
+            if not path.exists():
+                raise ConfigError(f"parameter {key} = {value!r}: no such file or folder")
+            parts.append(f"{key}={path_sha256(path)}")
+    if not parts:
+        return ""
+    if len(parts) == 1:
+        return parts[0].split("=", 1)[1]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class PlannedDetector:
+    label: str               # how it appears in results
+    name: str                # registry name
+    params: Mapping[str, Any]
+    num_gpus: float | None
+    actors: int
+    key: str                 # name + params + weights: the cache identity
+    params_hash: str
+    weights_sha256: str
+    threshold: float = float("nan")
+
+
+@dataclass(frozen=True)
+class Cell:
+    key: str
+    sample: Sample
+    chain: Chain
+    detector: int            # index into Plan.detectors
+
+
+@dataclass(frozen=True)
+class Plan:
+    samples: tuple[Sample, ...]
+    chains: tuple[Chain, ...]
+    detectors: tuple[PlannedDetector, ...]
+    cells: tuple[Cell, ...]
+    seed: int
+
+
+def read_dataset(ds: DatasetConfig) -> list[Sample]:
+    spec = layouts()[ds.layout]
+    try:
+        return spec.read(ds.root, dataset=ds.name, **ds.option_dict)
+    except TypeError as exc:
+        raise ConfigError(f"dataset {ds.name!r}: bad options for layout {ds.layout!r}: {exc}") from exc
+
+
+def _plan_detector(cfg: DetectorConfig) -> PlannedDetector:
+    spec = detectors()[cfg.name]
+    params = {**spec.defaults, **{k: v for k, v in cfg.param_dict.items() if k not in ENGINE_KEYS}}
+    engine = cfg.param_dict
+    wsha = weights_sha256(params)
+    phash = params_hash(params)
+    key = hashlib.sha256(f"{cfg.name}|{phash}|{wsha}".encode()).hexdigest()
+    return PlannedDetector(cfg.display, cfg.name, params, engine.get("num_gpus"), int(engine.get("actors", 1)),
+                           key, phash, wsha)
+
+
+def chains_of(config: SweepConfig) -> list[Chain]:
+    entries = list(config.grid)
+    if config.suite:
+        from harness.perturb import suite_entries
+
+        entries += suite_entries(config.suite)
+    chains = expand_grid(entries)
+    if not chains:
+        raise ConfigError("the perturbation grid is empty")
+    return chains
+
+
+def make_plan(config: SweepConfig, samples: Sequence[Sample] | None = None) -> Plan:
+    if samples is None:
+        samples = [s for ds in config.datasets for s in read_dataset(ds)]
+    chains = chains_of(config)
+    planned = [_plan_detector(d) for d in config.detectors]
+    reg = perturbations()
+    cells = []
+    for s in samples:
+        for c in chains:
+            stochastic = any(reg[st.name].stochastic for st in c.steps)
+            seed = config.run.seed if stochastic else None
+            for i, d in enumerate(planned):
+                cells.append(Cell(cell_key(d.key, s.sample_id, c.spec, c.version(reg), seed), s, c, i))
+    return Plan(tuple(samples), tuple(chains), tuple(planned), tuple(cells), config.run.seed)

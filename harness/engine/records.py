@@ -1,0 +1,53 @@
+"""Run records: the provenance of a sweep, written as ``RUN_DIR/run.json``.
+
+Keys: ``run_id``; ``created``; ``config`` (the parsed TOML) and ``config_path``;
+``versions`` (python, exifbench, torch, ray, numpy, scikit-learn, pillow, platform);
+``git_commit`` (of the working tree the code ran from, or null); ``seed``;
+``datasets`` (name, layout, root, n_samples, n_real, n_fake, and ``data_sha256``, a hash of
+the sorted sample ids and labels); ``detectors`` (label, name, params, params hash,
+weights sha256, threshold); ``perturbations`` (canonical specs and plugin versions);
+``cells`` (total, cached, computed, failed); ``elapsed_s``.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import platform
+import subprocess
+import uuid
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+__all__ = ["new_run_id", "versions", "git_commit", "write_run_json"]
+
+
+def new_run_id() -> str:
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
+
+
+def versions() -> dict[str, str]:
+    out = {"python": platform.python_version(), "platform": platform.platform()}
+    for dist in ("exifbench", "torch", "torchvision", "ray", "numpy", "scikit-learn", "pillow", "pandas"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = "not installed"
+    return out
+
+
+def git_commit() -> str | None:
+    here = Path(__file__).resolve().parent
+    try:
+        res = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if res.returncode != 0:
+        return None
+    return res.stdout.strip() + ("-dirty" if dirty else "")
+
+
+def write_run_json(path: Path, record: dict[str, Any]) -> None:
+    path.write_text(json.dumps(record, indent=2, sort_keys=False, default=str))

@@ -1,0 +1,153 @@
+"""``exifbench sweep``: plan, look up the cache, compute what is missing, write the run.
+
+Steps: read the datasets and plan the cells; look up every cell in the score cache; if
+anything is missing, start (or join) Ray and compute it; assemble one row per cell into
+``scores.parquet``; compute ``metrics.csv``; write ``run.json``; render the leaderboard.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from harness.config import SweepConfig
+from harness.engine.cache import ScoreCache
+from harness.engine.plan import Plan, make_plan
+from harness.engine.progress import Progress
+from harness.engine.records import git_commit, new_run_id, versions, write_run_json
+from harness.metrics import compute_metrics
+from harness.plugins import perturbations
+
+__all__ = ["SweepResult", "run_sweep", "scores_frame"]
+
+log = logging.getLogger(__name__)
+
+SCORE_COLUMNS = ["run_id", "detector", "detector_params_hash", "weights_sha256", "dataset", "generator", "family",
+                 "subset", "split", "sample_id", "path", "label", "perturbation", "perturbation_version", "score",
+                 "error", "threshold"]
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    out: Path
+    run_id: str
+    total: int
+    cached: int
+    computed: int
+    failed: int
+    elapsed_s: float
+
+    def summary(self) -> str:
+        return (f"{self.total} cells: {self.computed} computed, {self.cached} from cache, "
+                f"{self.failed} failed, in {self.elapsed_s:.1f}s -> {self.out}")
+
+
+def _default_cache() -> ScoreCache:
+    from harness.cache import cache_dir
+
+    return ScoreCache(cache_dir() / "scores.sqlite")
+
+
+def _compute_missing(plan: Plan, cache: ScoreCache, missing: list, progress: Progress, *, address: str | None,
+                     batch_size: int, apply_orientation: bool) -> None:
+    from harness.engine.execute import run_cells
+    from harness.engine.ray_runtime import ensure_ray
+
+    ray = ensure_ray(address)
+    per_image = max(1, len({c.chain.spec for c in missing}))
+
+    def on_result(rows: list, n_images: int) -> None:
+        cache.put_many(rows)
+        progress.update(cells=len(rows), images=n_images, failed=sum(1 for r in rows if r[2] is not None))
+
+    thresholds = run_cells(ray, plan, missing, on_result, images_per_chunk=max(1, batch_size // per_image),
+                           apply_orientation=apply_orientation)
+    for i, t in thresholds.items():
+        cache.put_threshold(plan.detectors[i].key, t)
+
+
+def scores_frame(plan: Plan, cache: ScoreCache, run_id: str) -> pd.DataFrame:
+    """One row per cell, in plan order."""
+    found = cache.get_many(c.key for c in plan.cells)
+    reg = perturbations()
+    thresholds = [cache.get_threshold(d.key) for d in plan.detectors]
+    rows = []
+    for c in plan.cells:
+        d, s = plan.detectors[c.detector], c.sample
+        score, error = found.get(c.key, (None, "not computed (sweep interrupted)"))
+        rows.append((run_id, d.label, d.params_hash, d.weights_sha256, s.dataset, s.generator, s.family, s.subset,
+                     s.split, s.sample_id, s.path, s.label, c.chain.spec, c.chain.version(reg), score, error,
+                     thresholds[c.detector]))
+    frame = pd.DataFrame(rows, columns=SCORE_COLUMNS)
+    frame["score"] = frame["score"].astype("float64")
+    frame["threshold"] = frame["threshold"].astype("float64")
+    return frame
+
+
+def _run_record(config: SweepConfig, plan: Plan, run_id: str, result: dict[str, Any], frame: pd.DataFrame) -> dict:
+    reg = perturbations()
+    datasets = []
+    for ds in config.datasets:
+        part = [s for s in plan.samples if s.dataset == ds.name]
+        ids = "\n".join(sorted(f"{s.sample_id},{s.label}" for s in part))
+        datasets.append({"name": ds.name, "layout": ds.layout, "root": ds.root, "options": ds.option_dict,
+                         "n_samples": len(part), "n_real": sum(s.label == 0 for s in part),
+                         "n_fake": sum(s.label == 1 for s in part),
+                         "data_sha256": hashlib.sha256(ids.encode()).hexdigest()})
+    thresholds = frame.groupby("detector")["threshold"].first().to_dict()
+    return {
+        "run_id": run_id,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "config_path": config.source,
+        "config": config.raw,
+        "versions": versions(),
+        "git_commit": git_commit(),
+        "seed": config.run.seed,
+        "datasets": datasets,
+        "detectors": [{"label": d.label, "name": d.name, "params": dict(d.params), "params_hash": d.params_hash,
+                       "weights_sha256": d.weights_sha256, "threshold": thresholds.get(d.label)}
+                      for d in plan.detectors],
+        "perturbations": [{"spec": c.spec, "version": c.version(reg)} for c in plan.chains],
+        "cells": result,
+    }
+
+
+def run_sweep(config: SweepConfig, out: str | Path, *, address: str | None = None, quiet: bool = False,
+              cache: ScoreCache | None = None, retry_errors: bool = False, apply_orientation: bool = False,
+              leaderboard: bool = True) -> SweepResult:
+    start = time.monotonic()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    cache = cache or _default_cache()
+    run_id = new_run_id()
+    plan = make_plan(config)
+    found = cache.get_many(c.key for c in plan.cells)
+    missing = [c for c in plan.cells if c.key not in found or (retry_errors and found[c.key][1])]
+    n_images = len({c.sample.sample_id for c in missing})
+    progress = Progress(len(plan.cells), n_images, len(plan.cells) - len(missing), quiet=quiet)
+    no_threshold = [d for d in plan.detectors if cache.get_threshold(d.key) is None]
+    if missing or no_threshold:
+        try:
+            _compute_missing(plan, cache, missing, progress, address=address, batch_size=config.run.batch_size,
+                             apply_orientation=apply_orientation)
+        finally:
+            progress.close()
+    frame = scores_frame(plan, cache, run_id)
+    frame.to_parquet(out / "scores.parquet", index=False)
+    metrics = compute_metrics(frame)
+    metrics.to_csv(out / "metrics.csv", index=False)
+    failed = int(frame["error"].notna().sum())
+    result = {"total": len(plan.cells), "cached": len(plan.cells) - len(missing), "computed": len(missing),
+              "failed": failed}
+    elapsed = time.monotonic() - start
+    write_run_json(out / "run.json", {**_run_record(config, plan, run_id, result, frame), "elapsed_s": elapsed})
+    if leaderboard:
+        from harness.leaderboard import render_leaderboard
+
+        render_leaderboard(out)
+    return SweepResult(out, run_id, len(plan.cells), result["cached"], len(missing), failed, elapsed)

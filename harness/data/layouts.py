@@ -86,7 +86,10 @@ def read_binary_folders(root: str | Path, dataset: str = "", families: Mapping[s
     return samples
 
 
-def read_manifest(root: str | Path, dataset: str = "", split: str | None = None) -> list[Sample]:
+def read_manifest(root: str | Path, dataset: str = "", split: str | None = None,
+                  generators: Iterable[str] | None = None) -> list[Sample]:
+    """``split`` keeps rows of that split; ``generators`` keeps the fakes of those generators
+    (and every real)."""
     path = Path(root).expanduser()
     if not path.is_file():
         raise ConfigError(f"manifest {str(path)!r} is not a file")
@@ -96,6 +99,8 @@ def read_manifest(root: str | Path, dataset: str = "", split: str | None = None)
         raise ConfigError(f"manifest {str(path)!r} lacks columns {sorted(missing)}")
     if split is not None and "split" in table.columns:
         table = table[table["split"] == split]
+    if generators is not None:
+        table = table[(table["label"] == 0) | table["generator"].isin(list(generators))]
     samples = []
     for row in table.itertuples(index=False):
         file = Path(row.path) if os.path.isabs(row.path) else path.parent / row.path

@@ -1,0 +1,164 @@
+"""The ``exifbench`` command line: list, sweep, train, leaderboard, demo, data."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+from harness.api import ExifbenchError
+
+__all__ = ["main", "build_parser"]
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    from harness import plugins
+
+    if args.what == "detectors":
+        rows = [(n, s.family, "yes" if s.trainable else "", s.summary, s.paper) for n, s in plugins.detectors().items()]
+        print(tabulate(rows, headers=["name", "family", "trainable", "summary", "paper"]))
+    elif args.what == "perturbations":
+        rows = [(n, ", ".join(f"{p.name}:{p.type.__name__}" for p in s.params), s.version, s.summary, s.metadata)
+                for n, s in plugins.perturbations().items()]
+        print(tabulate(rows, headers=["name", "parameters", "version", "summary", "metadata"]))
+    elif args.what == "layouts":
+        print(tabulate([(n, s.summary) for n, s in plugins.layouts().items()], headers=["name", "summary"]))
+    elif args.what == "trainers":
+        print(tabulate([(n, s.summary) for n, s in plugins.trainers().items()], headers=["name", "summary"]))
+    else:
+        from harness.data.catalogue import load_catalogue
+
+        rows = [(n, e.layout, len(e.generators), e.title) for n, e in load_catalogue().items()]
+        print(tabulate(rows, headers=["name", "layout", "generators", "title"]))
+    return 0
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from harness.config import load_sweep
+    from harness.engine.cache import ScoreCache
+    from harness.engine.sweep import run_sweep
+
+    config = load_sweep(args.config)
+    cache = ScoreCache(None) if args.no_cache else None
+    result = run_sweep(config, args.out, address=args.address, quiet=args.quiet, cache=cache,
+                       retry_errors=args.retry_errors, apply_orientation=args.apply_orientation)
+    print(result.summary())
+    print(f"leaderboard: {Path(args.out) / 'leaderboard.md'}")
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from harness.config import load_train
+    from harness.engine.plan import read_dataset
+    from harness.train.jobs import run_training
+
+    config = load_train(args.config)
+    samples = [s for ds in config.datasets for s in read_dataset(ds)]
+    out = run_training(args.name, config.param_dict, samples, args.out, seed=config.run.seed,
+                       num_gpus=args.num_gpus, address=args.address, force=args.force)
+    print(f"checkpoint: {out}")
+    return 0
+
+
+def _cmd_leaderboard(args: argparse.Namespace) -> int:
+    from harness.leaderboard import render_leaderboard
+
+    path = render_leaderboard(args.run_dir, args.spec)
+    print(path.read_text())
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from harness.demo import run_demo
+
+    run_demo(args.out, protocol=args.protocol, address=args.address, quiet=args.quiet)
+    return 0
+
+
+def _cmd_data_fetch(args: argparse.Namespace) -> int:
+    if args.name != "zoo":
+        from harness.data.catalogue import load_catalogue
+
+        entry = load_catalogue()[args.name]
+        print(f"{entry.name} cannot be downloaded by exifbench; how to obtain it:\n  {entry.obtain}")
+        return 2
+    from harness.data.zoo import build_zoo
+
+    zoo = build_zoo(args.protocol)
+    print(f"zoo ({args.protocol}): {zoo.manifest}")
+    for key, value in zoo.counts.items():
+        print(f"  {key}: {value}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="exifbench", description=__doc__)
+    p.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("list", help="show what is registered")
+    s.add_argument("what", choices=["detectors", "perturbations", "layouts", "datasets", "trainers"])
+    s.set_defaults(func=_cmd_list)
+
+    def ray_opts(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--address", default=None, help="Ray cluster to join (default: RAY_ADDRESS or a local Ray)")
+
+    s = sub.add_parser("sweep", help="run every dataset x detector x perturbation cell")
+    s.add_argument("config", type=Path)
+    s.add_argument("--out", type=Path, required=True)
+    s.add_argument("--quiet", action="store_true", help="no progress display")
+    s.add_argument("--no-cache", action="store_true", help="neither read nor write the score cache")
+    s.add_argument("--retry-errors", action="store_true", help="recompute cells that failed before")
+    s.add_argument("--apply-orientation", action="store_true", help="rotate images by their EXIF orientation")
+    ray_opts(s)
+    s.set_defaults(func=_cmd_sweep)
+
+    s = sub.add_parser("train", help="run a training job (a trainable detector or a trainer)")
+    s.add_argument("name")
+    s.add_argument("--config", type=Path, required=True)
+    s.add_argument("--out", type=Path, required=True)
+    s.add_argument("--num-gpus", type=float, default=None, help="GPUs for the job (default: 1 if the cluster has any)")
+    s.add_argument("--force", action="store_true", help="train even if OUT holds this job's checkpoint")
+    ray_opts(s)
+    s.set_defaults(func=_cmd_train)
+
+    s = sub.add_parser("leaderboard", help="render the leaderboard of a run folder")
+    s.add_argument("run_dir", type=Path)
+    s.add_argument("--spec", type=Path, default=None, help="leaderboard spec (default leaderboards/default.toml)")
+    s.set_defaults(func=_cmd_leaderboard)
+
+    s = sub.add_parser("demo", help="the embedded default: train and sweep on the offline zoo")
+    s.add_argument("--out", type=Path, default=Path("runs/demo"))
+    s.add_argument("--protocol", choices=["harmonised", "as-is"], default="harmonised")
+    s.add_argument("--quiet", action="store_true")
+    ray_opts(s)
+    s.set_defaults(func=_cmd_demo)
+
+    data = sub.add_parser("data", help="datasets: fetch, check, simulate").add_subparsers(dest="data_command",
+                                                                                         required=True)
+    s = data.add_parser("fetch", help="download and build a dataset that exifbench can fetch (the zoo)")
+    s.add_argument("name")
+    s.add_argument("--protocol", choices=["harmonised", "as-is"], default="harmonised")
+    s.set_defaults(func=_cmd_data_fetch)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except ExifbenchError as exc:
+        print(f"exifbench: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\nexifbench: interrupted; finished cells are kept in the cache, rerun to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

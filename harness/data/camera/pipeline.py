@@ -1,0 +1,212 @@
+"""The camera pipeline: scene -> raw sensor values -> the camera's JPEG, as pure numpy steps.
+
+Unprocessing follows Brooks et al., "Unprocessing Images for Learned Raw Denoising", CVPR
+2019 (https://github.com/google-research/google-research/tree/master/unprocessing): invert
+the tone curve and sRGB gamma to get linear values. The forward steps are those of a camera
+image-signal processor as in dcraw/darktable: colour matrix (Adobe ``ColorMatrix``, XYZ ->
+camera, rows normalised so that D65 white gives the camera's daylight white), Bayer mosaic,
+darktable's Poisson-Gaussian noise model (variance ``a*x + b`` of raw values in [0, 1]),
+quantisation between the black and white levels, demosaicing (``colour-demosaicing``:
+bilinear, Malvar 2004, Menon 2007), white balance, camera->sRGB matrix, gamma and tone curve,
+saturation, sharpening, JPEG with the camera's own quantisation tables.
+
+The sensor is simulated at the output resolution: noise, CFA interpolation and JPEG blocks
+land on output pixels, as in a camera's full-resolution JPEG.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+from functools import lru_cache
+
+import cv2
+import numpy as np
+from PIL import Image
+
+__all__ = ["SRGB_TO_XYZ", "srgb_to_linear", "linear_to_srgb", "unprocess", "illuminant_gains", "camera_matrices",
+           "vignette", "lens_blur", "depth_of_field", "mosaic", "add_sensor_noise", "demosaic",
+           "gray_world_gains", "apply_white_balance", "render_output", "jpeg_qtables", "encode_jpeg"]
+
+SRGB_TO_XYZ = np.array([[0.4124564, 0.3575761, 0.1804375],
+                        [0.2126729, 0.7151522, 0.0721750],
+                        [0.0193339, 0.1191920, 0.9503041]])
+_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
+def srgb_to_linear(x: np.ndarray) -> np.ndarray:
+    return np.where(x <= 0.04045, x / 12.92, ((np.maximum(x, 0.04045) + 0.055) / 1.055) ** 2.4).astype(np.float32)
+
+
+def linear_to_srgb(x: np.ndarray) -> np.ndarray:
+    x = np.clip(x, 0.0, 1.0)
+    return np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(np.maximum(x, 0.0031308), 1 / 2.4) - 0.055).astype(np.float32)
+
+
+def unprocess(rgb8: np.ndarray) -> np.ndarray:
+    """uint8 sRGB -> linear RGB in [0, 1]: inverse smoothstep tone curve, then inverse gamma."""
+    x = np.clip(rgb8.astype(np.float32) / 255.0, 0.0, 1.0)
+    x = 0.5 - np.sin(np.arcsin(1.0 - 2.0 * x) / 3.0)
+    return srgb_to_linear(x)
+
+
+def _cct_to_xy(kelvin: float) -> tuple[float, float]:
+    """Planckian locus (Kim et al. 2002 cubic fit, 1667-25000 K)."""
+    t = float(np.clip(kelvin, 1667.0, 25000.0))
+    if t <= 4000:
+        x = -0.2661239e9 / t**3 - 0.2343589e6 / t**2 + 0.8776956e3 / t + 0.179910
+    else:
+        x = -3.0258469e9 / t**3 + 2.1070379e6 / t**2 + 0.2226347e3 / t + 0.240390
+    if t <= 2222:
+        y = -1.1063814 * x**3 - 1.34811020 * x**2 + 2.18555832 * x - 0.20219683
+    elif t <= 4000:
+        y = -0.9549476 * x**3 - 1.37418593 * x**2 + 2.09137015 * x - 0.16748867
+    else:
+        y = 3.0817580 * x**3 - 5.87338670 * x**2 + 3.75112997 * x - 0.37001483
+    return x, y
+
+
+def _xy_to_linear_srgb(x: float, y: float) -> np.ndarray:
+    xyz = np.array([x / y, 1.0, (1.0 - x - y) / y])
+    return np.linalg.solve(SRGB_TO_XYZ, xyz)
+
+
+@lru_cache(maxsize=64)
+def _illuminant(kelvin: int) -> tuple[float, float, float]:
+    rgb = _xy_to_linear_srgb(*_cct_to_xy(kelvin)) / _xy_to_linear_srgb(*_cct_to_xy(6504))
+    return tuple(float(v) for v in rgb / rgb[1])
+
+
+def illuminant_gains(kelvin: float) -> np.ndarray:
+    """Linear-sRGB gains (G = 1) of a black-body light relative to daylight (von Kries)."""
+    return np.array(_illuminant(int(round(kelvin / 50.0) * 50)), dtype=np.float32)
+
+
+def camera_matrices(color_matrix: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(camera-from-sRGB, sRGB-from-white-balanced-camera, daylight multipliers), as dcraw does."""
+    cam_rgb = np.asarray(color_matrix, dtype=np.float64).reshape(3, 3) @ SRGB_TO_XYZ
+    cam_rgb = cam_rgb / cam_rgb[1].sum()  # daylight white gives G = 1
+    white = cam_rgb.sum(axis=1)
+    rgb_cam = np.linalg.inv(cam_rgb / white[:, None])
+    return cam_rgb.astype(np.float32), rgb_cam.astype(np.float32), (white[1] / white).astype(np.float32)
+
+
+def vignette(h: int, w: int, k: tuple[float, float, float], radius_scale: float = 1.0) -> np.ndarray:
+    """lensfun's "pa" model: gain 1 + k1 r^2 + k2 r^4 + k3 r^6, r = 1 at the corner."""
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    r2 = (((xx - (w - 1) / 2) ** 2 + (yy - (h - 1) / 2) ** 2) / ((w / 2) ** 2 + (h / 2) ** 2)) * radius_scale**2
+    gain = 1.0 + k[0] * r2 + k[1] * r2**2 + k[2] * r2**3
+    return np.clip(gain, 0.05, 1.0).astype(np.float32)
+
+
+def lens_blur(img: np.ndarray, sigma: float) -> np.ndarray:
+    return cv2.GaussianBlur(img, (0, 0), sigma) if sigma > 0.05 else img
+
+
+def depth_of_field(img: np.ndarray, sigma: float) -> np.ndarray:
+    """Background blur: the centre (the subject) stays sharp, the periphery is out of focus."""
+    if sigma < 0.3:
+        return img
+    h, w = img.shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    r = np.sqrt(((xx - w / 2) / (w / 2)) ** 2 + ((yy - h / 2) / (h / 2)) ** 2)
+    t = np.clip((r - 0.35) / 0.6, 0.0, 1.0)
+    mask = (t * t * (3 - 2 * t))[..., None]
+    return img * (1 - mask) + cv2.GaussianBlur(img, (0, 0), sigma) * mask
+
+
+def _cfa_index(cfa: str, h: int, w: int) -> np.ndarray:
+    index = np.array(["RGB".index(c) for c in cfa], dtype=np.intp).reshape(2, 2)
+    return np.tile(index, ((h + 1) // 2, (w + 1) // 2))[:h, :w]
+
+
+def mosaic(img: np.ndarray, cfa: str) -> np.ndarray:
+    """Keep, per pixel, the one colour the Bayer filter lets through."""
+    h, w = img.shape[:2]
+    return np.take_along_axis(img, _cfa_index(cfa, h, w)[..., None], axis=2)[..., 0]
+
+
+def add_sensor_noise(raw: np.ndarray, cfa: str, a: tuple[float, ...], b: tuple[float, ...], black: int, white: int,
+                     rng: np.random.Generator) -> np.ndarray:
+    """Poisson-Gaussian noise (darktable's profile at one ISO), then quantise to the ADC's levels."""
+    h, w = raw.shape
+    idx = _cfa_index(cfa, h, w)
+    var = np.asarray(a, np.float32)[idx] * np.maximum(raw, 0.0) + np.asarray(b, np.float32)[idx]
+    noisy = raw + np.sqrt(var) * rng.standard_normal(raw.shape, dtype=np.float32)
+    span = float(white - black)
+    dn = np.clip(np.rint(noisy * span) + black, 0, white)
+    return ((dn - black) / span).astype(np.float32)
+
+
+def demosaic(raw: np.ndarray, cfa: str, method: str) -> np.ndarray:
+    import colour_demosaicing as cd
+
+    fn = {"bilinear": cd.demosaicing_CFA_Bayer_bilinear, "malvar2004": cd.demosaicing_CFA_Bayer_Malvar2004,
+          "menon2007": cd.demosaicing_CFA_Bayer_Menon2007}[method]
+    return np.asarray(fn(raw.astype(np.float64), cfa), dtype=np.float32)
+
+
+def gray_world_gains(img: np.ndarray, daylight: np.ndarray) -> np.ndarray:
+    """Auto white balance: grey-world on unclipped pixels, kept within 2x of daylight."""
+    ok = img.max(axis=2) < 0.95
+    means = img[ok].mean(axis=0) if ok.sum() > 100 else img.reshape(-1, 3).mean(axis=0)
+    gains = means[1] / np.maximum(means, 1e-6)
+    return np.clip(gains, daylight / 2, daylight * 2).astype(np.float32)
+
+
+def apply_white_balance(img: np.ndarray, gains: np.ndarray, rgb_cam: np.ndarray) -> np.ndarray:
+    """Multipliers, then the camera->sRGB matrix; clipped like a camera's highlights."""
+    balanced = np.minimum(img * gains, 1.0)
+    return np.clip(balanced @ rgb_cam.T, 0.0, 1.0)
+
+
+def _unsharp(img: np.ndarray, amount: float, radius: float) -> np.ndarray:
+    return img + amount * (img - cv2.GaussianBlur(img, (0, 0), radius))
+
+
+def _chroma_denoise(img: np.ndarray, sigma: float) -> np.ndarray:
+    luma = (img @ _LUMA)[..., None]
+    return luma + cv2.GaussianBlur(img - luma, (0, 0), sigma)
+
+
+def render_output(linear: np.ndarray, *, contrast: float, saturation: float, sharpen_amount: float,
+                  sharpen_radius: float, chroma_denoise: float = 0.0) -> np.ndarray:
+    """Linear sRGB -> 8-bit: gamma, S-shaped tone curve, saturation, noise reduction, sharpening."""
+    y = linear_to_srgb(linear)
+    y = y + contrast * (y * y * (3 - 2 * y) - y)
+    luma = (y @ _LUMA)[..., None]
+    y = luma + saturation * (y - luma)
+    if chroma_denoise > 0:
+        y = _chroma_denoise(y, chroma_denoise)
+    y = _unsharp(y, sharpen_amount, sharpen_radius)
+    return np.clip(np.rint(y * 255.0), 0, 255).astype(np.uint8)
+
+
+_IJG_LUMA = np.array([16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56,
+                      14, 17, 22, 29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113,
+                      92, 49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99])
+_IJG_CHROMA = np.array([17, 18, 24, 47, 99, 99, 99, 99, 18, 21, 26, 66, 99, 99, 99, 99, 24, 26, 56, 99, 99, 99, 99, 99,
+                        47, 66, 99, 99, 99, 99, 99, 99] + [99] * 32)
+
+
+def jpeg_qtables(quality: int, name: str) -> list[list[int]]:
+    """The IJG tables at ``quality``, with a model-specific ±1 on 12 entries of each table.
+
+    Cameras use their own tables; the jitter (seeded by the model's name) makes every model's
+    tables distinct even where two models share a nominal quality.
+    """
+    scale = 5000 / quality if quality < 50 else 200 - 2 * quality
+    rng = np.random.default_rng(int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big"))
+    tables = []
+    for base in (_IJG_LUMA, _IJG_CHROMA):
+        t = np.clip((base * scale + 50) // 100, 1, 255).astype(int)
+        pos = rng.choice(np.arange(1, 64), size=12, replace=False)
+        t[pos] = np.clip(t[pos] + rng.choice([-1, 1], size=12), 1, 255)
+        tables.append([int(v) for v in t])
+    return tables
+
+
+def encode_jpeg(img: np.ndarray, qtables: list[list[int]], subsampling: int, exif: bytes) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, format="JPEG", qtables=qtables, subsampling=subsampling, exif=exif,
+                              optimize=False)
+    return buf.getvalue()

@@ -197,8 +197,11 @@ class SDAIEBackbone(nn.Module):
         f2 = self.group3(f1)
         f3 = self.group4(f2)
         f4 = self.group5(f3)
-        f5 = triuvec(sqrtm_newton_schulz(covpool(f4), self.config.ns_iters))
-        return f1, f2, f3, f4, f5
+        return f1, f2, f3, f4, self.cnn_head(f4)
+
+    def cnn_head(self, f4: torch.Tensor) -> torch.Tensor:
+        """Covariance pooling: (T, C, h, w) -> (T, C(C+1)/2)."""
+        return triuvec(sqrtm_newton_schulz(covpool(f4), self.config.ns_iters))
 
     def aggregate(self, f5: torch.Tensor) -> torch.Tensor:
         """(bs, n, D) tile descriptors -> (bs, D): token 0 of the transformer's output."""

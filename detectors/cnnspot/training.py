@@ -28,7 +28,8 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["Schedule", "TrainLog", "EarlyStopping", "split_train_val", "train_classifier", "evaluate_accuracy"]
+__all__ = ["Schedule", "TrainLog", "EarlyStopping", "split_train_val", "train_classifier", "evaluate_accuracy",
+           "recalibrate_batchnorm"]
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,8 @@ class Schedule:
     min_lr: float = 1e-6
     decay_every: int | None = None  # NPR: lr *= decay_factor every decay_every epochs
     decay_factor: float = 0.8
+    #: re-estimate BatchNorm statistics of the final weights (short CPU runs; not the authors')
+    recalibrate_bn: bool = False
 
 
 @dataclass
@@ -131,8 +134,31 @@ def _train_epoch(model: nn.Module, opt: torch.optim.Optimizer, make_input: Calla
         opt.zero_grad()
         loss.backward()
         opt.step()
-        total += float(loss) * len(chunk)
+        total += float(loss.detach()) * len(chunk)
     return total / max(len(order), 1)
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(model: nn.Module, inputs: Sequence[torch.Tensor], batch_size: int, device: str) -> None:
+    """Replace BatchNorm running statistics by their exact average over ``inputs``.
+
+    A network trained from scratch for a few dozen steps has running averages that lag far
+    behind its weights (momentum 0.1), which in evaluation mode shifts every logit by a large
+    constant; one pass in training mode with a cumulative average fixes that.
+    """
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms or not len(inputs):
+        return
+    saved = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative moving average
+    model.train()
+    for start in range(0, len(inputs), batch_size):
+        model(torch.stack(list(inputs[start:start + batch_size])).to(device))
+    for m, momentum in zip(norms, saved):
+        m.momentum = momentum
+    model.eval()
 
 
 def _set_lr(opt: torch.optim.Optimizer, lr: float) -> None:
@@ -143,10 +169,12 @@ def _set_lr(opt: torch.optim.Optimizer, lr: float) -> None:
 def train_classifier(model: nn.Module, make_input: Callable[[int, np.random.Generator], torch.Tensor],
                      labels: np.ndarray, train_idx: np.ndarray, val_inputs: Sequence[torch.Tensor],
                      val_labels: np.ndarray, schedule: Schedule, device: str,
-                     rng: np.random.Generator) -> TrainLog:
+                     rng: np.random.Generator, calibration_inputs: Sequence[torch.Tensor] = ()) -> TrainLog:
     """Train ``model`` (one logit) in place and leave in it the weights the schedule keeps.
 
-    ``make_input(i, rng)`` returns the (augmented) input tensor of training image ``i``.
+    ``make_input(i, rng)`` returns the (augmented) input tensor of training image ``i``;
+    ``calibration_inputs`` feed :func:`recalibrate_batchnorm` when the schedule asks for it
+    (before every validation, so that what is validated is what is kept, and at the end).
     """
     import time
 
@@ -163,6 +191,8 @@ def train_classifier(model: nn.Module, make_input: Callable[[int, np.random.Gene
             lr *= schedule.decay_factor
             _set_lr(opt, lr)
         if len(val_inputs):
+            if schedule.recalibrate_bn:
+                recalibrate_batchnorm(model, calibration_inputs, schedule.batch_size, device)
             log.val_accuracy.append(evaluate_accuracy(model, val_inputs, val_labels, schedule.batch_size, device))
         if stopper is None:
             continue
@@ -179,5 +209,7 @@ def train_classifier(model: nn.Module, make_input: Callable[[int, np.random.Gene
         model.load_state_dict(kept)
     else:
         log.kept_epoch = len(log.train_loss) - 1
+        if schedule.recalibrate_bn and not len(val_inputs):
+            recalibrate_batchnorm(model, calibration_inputs, schedule.batch_size, device)
     log.seconds = time.perf_counter() - t0
     return log

@@ -81,6 +81,10 @@ def load_weights(module: nn.Module, path: str | Path, detector: str,
     if path.is_dir():
         state, manifest = read_checkpoint(path, detector)
     else:
-        state, manifest = remap(unwrap_state(read_state_file(path)), module), {}
+        try:
+            state = unwrap_state(read_state_file(path))
+        except CheckpointError as exc:
+            raise CheckpointError(f"{detector}: {str(path)!r}: {exc}") from exc
+        state, manifest = remap(state, module), {}
     load_state_dict_strict(module, state, source=str(path))
     return manifest

@@ -1,0 +1,31 @@
+"""``cnnspot``: Wang et al., "CNN-generated images are surprisingly easy to spot... for now",
+CVPR 2020 (github.com/PeterWang512/CNNDetection).
+
+Plugin registration only; the model lives in :mod:`detectors.cnnspot.model` and is imported
+lazily. The other modules of this package (``recipe``, ``training``, ``weights``, ``base``)
+hold the CNNDetection recipe that the ``npr`` and ``univfd`` baselines reuse.
+"""
+from __future__ import annotations
+
+from harness.api import DetectorSpec
+from harness.hookspecs import hookimpl
+
+#: tiny and fast (CPU, seconds) for the conformance kit; not a benchmark configuration
+TEST_PARAMS = {"preset": "cpu-small", "load_size": None, "train_crop": 64, "aug_prob": 0.0,
+               "epochs": 8, "batch_size": 8, "lr": 1e-3, "patience": None, "val_fraction": 0.0}
+
+
+@hookimpl
+def exifbench_detectors() -> list[DetectorSpec]:
+    return [
+        DetectorSpec(
+            name="cnnspot",
+            family="cnn",
+            summary="ResNet-50, one logit, trained with blur+JPEG augmentation (CNNDetection)",
+            paper="Wang et al., CNN-generated images are surprisingly easy to spot... for now, CVPR 2020",
+            factory="detectors.cnnspot.model:CNNSpotDetector",
+            defaults={"preset": "paper"},
+            trainable=True,
+            test_params=TEST_PARAMS,
+        )
+    ]

@@ -1,0 +1,117 @@
+"""Camera simulator: physical links between pixels and EXIF, EXIF read-back, determinism."""
+from __future__ import annotations
+
+import dataclasses
+import io
+import math
+from fractions import Fraction
+
+import cv2
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from harness import read_exif
+from harness.data.camera import fallback_cameras, make_photo, sample_shot, simulate
+from harness.data.camera.pipeline import encode_jpeg, jpeg_qtables
+from harness.data.camera.render import render_photo
+from harness.data.camera.simulate import plan_jobs
+
+FLAT = np.full((96, 128, 3), 128, np.uint8)
+
+
+def _plain_shot(camera, iso: int, seed: int = 0):
+    shot = sample_shot(camera, np.random.default_rng(seed))
+    return dataclasses.replace(shot, iso=iso, flash=16, white_balance=1, wb_preset="Daylight", scene_capture_type=0,
+                               exposure_error_ev=0.0, metering_mode=1, kelvin=6500.0, fnumber=Fraction(8))
+
+
+def _highpass(img: np.ndarray) -> np.ndarray:
+    g = img.astype(np.float32)
+    return g - cv2.blur(g, (7, 7))
+
+
+def test_noise_in_a_flat_region_rises_with_iso():
+    camera = fallback_cameras()[0]
+    stds = []
+    for iso in (100, 800, 6400):
+        out = render_photo(camera, FLAT, _plain_shot(camera, iso), np.random.default_rng(1))
+        stds.append(float(_highpass(out)[24:72, 32:96].std()))
+    assert stds[0] < stds[1] < stds[2], stds
+
+
+def _phase_energy(camera) -> np.ndarray:
+    """Mean squared high-pass of the image at each of the 4 positions of the 2x2 lattice.
+
+    Energy at the Nyquist frequencies of the residual, located: where the Bayer filter sampled
+    red (the largest white-balance gain) the noise is strongest, where it sampled blue the weakest.
+    """
+    out = render_photo(camera, FLAT, _plain_shot(camera, 3200), np.random.default_rng(2))
+    data = encode_jpeg(out, jpeg_qtables(camera.jpeg_quality, camera.name), camera.subsampling, b"")
+    residual = _highpass(np.asarray(Image.open(io.BytesIO(data))).mean(axis=2))[8:-8, 8:-8]
+    return np.array([(residual[y::2, x::2] ** 2).mean() for y in (0, 1) for x in (0, 1)])
+
+
+def test_cfa_layout_leaves_its_phase_in_the_jpeg():
+    patterns = []
+    for camera in fallback_cameras()[:2]:  # RGGB and GBRG
+        camera = dataclasses.replace(camera, demosaic="bilinear", jpeg_quality=95, subsampling=0)
+        energy = _phase_energy(camera)
+        assert (int(energy.argmax()), int(energy.argmin())) == (camera.cfa.index("R"), camera.cfa.index("B")), energy
+        patterns.append(energy.argsort().tolist())
+    assert patterns[0] != patterns[1]
+
+
+def test_two_camera_models_write_different_quantisation_tables(tmp_path):
+    cams = fallback_cameras()[:2]
+    jobs = plan_jobs(cams, 2, tmp_path, ["builtin:china"], 0, (64, 48))
+    tables = []
+    for job in jobs:
+        make_photo(job)
+        with Image.open(tmp_path / job.path) as im:
+            tables.append({k: list(v) for k, v in im.quantization.items()})
+    assert tables[0] != tables[1]
+
+
+def test_exif_read_back_equals_what_was_sampled(tmp_path):
+    jobs = plan_jobs(fallback_cameras(), 10, tmp_path, ["builtin:flower"], 3, (64, 48))
+    for job in jobs:
+        row = make_photo(job)
+        exif = read_exif(tmp_path / job.path)
+        sampled = {k: row[k] for k in ("Make", "Model", "Software", "DateTimeOriginal", "LensModel", "FocalLength",
+                                       "FNumber", "ExposureTime", "ISOSpeedRatings", "ExposureBiasValue", "Flash",
+                                       "MeteringMode", "ExposureMode", "ExposureProgram", "WhiteBalance",
+                                       "SceneCaptureType", "FocalLengthIn35mmFilm")}
+        assert {k: exif.get(k) for k in sampled} == sampled
+        assert "simulated" in exif["Software"]
+
+
+def test_exposure_triangle_matches_the_light():
+    camera = fallback_cameras()[0]
+    rng = np.random.default_rng(5)
+    shots = [sample_shot(camera, rng) for _ in range(400)]
+    auto = [s for s in shots if s.exposure_program in (2, 3, 8) and not s.flash_fired and s.ev100 > 9]
+    # log2(N^2/t) = EV100 - bias + log2(ISO/100), up to third-stop quantisation
+    residual = [abs(math.log2(float(s.fnumber) ** 2 / float(s.exposure_time)) - s.ev100 + float(s.exposure_bias)
+                    - math.log2(s.iso / 100)) for s in auto]
+    assert auto and max(residual) < 0.5
+    dim = np.mean([s.iso for s in shots if s.ev100 < 6 and not s.flash_fired])
+    bright = np.mean([s.iso for s in shots if s.ev100 > 12])
+    assert dim > 4 * bright
+    lens = camera.lenses[0]
+    assert all(lens.min_fnumber * 0.97 <= float(s.fnumber) <= lens.max_fnumber * 1.03 for s in shots)
+
+
+def test_simulate_is_deterministic_for_a_seed(tmp_path):
+    def run(name: str, seed: int) -> tuple[pd.DataFrame, list[bytes]]:
+        out = simulate(2, 4, tmp_path / name, seed=seed, size=(64, 48), progress=False, database=fallback_cameras())
+        table = pd.read_csv(out / "manifest.csv")
+        return table, [(out / p).read_bytes() for p in table["path"]]
+
+    a, files_a = run("a", 7)
+    b, files_b = run("b", 7)
+    c, files_c = run("c", 8)
+    pd.testing.assert_frame_equal(a, b)
+    assert files_a == files_b and files_a != files_c
+    assert list(a["path"]) == sorted(a["path"]) and set(a["generator"]) == {"simulated"}
+    assert set(a["label"]) == {0} and a["camera"].nunique() == 2

@@ -52,10 +52,10 @@ def _phase_energy(camera) -> np.ndarray:
     return np.array([(residual[y::2, x::2] ** 2).mean() for y in (0, 1) for x in (0, 1)])
 
 
-def test_cfa_layout_leaves_its_phase_in_the_jpeg():
+def test_cfa_layout_leaves_its_phase_in_the_jpeg_with_bilinear_demosaicing():
     patterns = []
     for camera in fallback_cameras()[:2]:  # RGGB and GBRG
-        camera = dataclasses.replace(camera, demosaic="bilinear", jpeg_quality=95, subsampling=0)
+        camera = dataclasses.replace(camera, demosaic="bilinear")
         energy = _phase_energy(camera)
         assert (int(energy.argmax()), int(energy.argmin())) == (camera.cfa.index("R"), camera.cfa.index("B")), energy
         patterns.append(energy.argsort().tolist())

@@ -1,0 +1,55 @@
+"""``exif-oc``, ``exif-bc`` and the ``exif-backbone`` trainer: SDAIE, Zhong et al.,
+"Self-Supervised AI-Generated Image Detection: A Camera Metadata Perspective", IEEE TPAMI
+(upstream: github.com/Ekko-zn/SDAIE).
+
+Plugin registration only; models live in the submodules and are imported lazily.
+
+``test_params`` are a tiny configuration for the conformance kit: ``backbone="random"``
+fits on a seeded, randomly initialised 4-channel backbone with 16 px tiles (its weights are
+stored in the checkpoint folder); such a detector is a smoke test, not a detector.
+"""
+from __future__ import annotations
+
+from harness.api import DetectorSpec, TrainerSpec
+from harness.hookspecs import hookimpl
+
+PAPER = "Zhong et al., Self-Supervised AI-Generated Image Detection: A Camera Metadata Perspective, IEEE TPAMI"
+_TINY = {"backbone": "random", "width": 4, "patch_size": 16}
+
+
+@hookimpl
+def exifbench_detectors() -> list[DetectorSpec]:
+    return [
+        DetectorSpec(
+            name="exif-oc",
+            family="exif",
+            summary="EXIF-pretext features + 5-component Gaussian mixture on real photos (one-class)",
+            paper=PAPER,
+            factory="detectors.exif.oc:ExifOneClassDetector",
+            defaults={"tiling": "center", "n_components": 5, "quantile": 0.02},
+            trainable=True,
+            test_params={**_TINY, "n_components": 2},
+        ),
+        DetectorSpec(
+            name="exif-bc",
+            family="exif",
+            summary="binary classifier of the SDAIE architecture, distilled from the EXIF-pretext backbone",
+            paper=PAPER,
+            factory="detectors.exif.bc:ExifBinaryDetector",
+            defaults={"tiling": "center", "epochs": 15, "batch_size": 100, "lr": 1e-3, "alpha": 0.05},
+            trainable=True,
+            test_params={**_TINY, "epochs": 1, "batch_size": 2, "n_crops": 2},
+        ),
+    ]
+
+
+@hookimpl
+def exifbench_trainers() -> list[TrainerSpec]:
+    return [
+        TrainerSpec(
+            name="exif-backbone",
+            summary="SDAIE self-supervised EXIF pretext training (categorical CE + Thurstone ranking)",
+            factory="detectors.exif.pretext:ExifBackboneTrainer",
+            defaults={"preset": "paper"},
+        )
+    ]

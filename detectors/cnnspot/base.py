@@ -70,7 +70,7 @@ class TrainableCNN(BaseDetector):
 
     # --- parameters -----------------------------------------------------------------------
     def config(self) -> dict[str, Any]:
-        """The preset's hyperparameters overridden by the explicit ones."""
+        """The preset's hyperparameters overridden by the explicit ones (``None`` included)."""
         if self.preset not in self.PRESETS:
             raise ConfigError(f"{self.name}: unknown preset {self.preset!r}; known: {sorted(self.PRESETS)}")
         base = dict(self.PRESETS[self.preset])
@@ -78,7 +78,7 @@ class TrainableCNN(BaseDetector):
         unknown = sorted(set(extra) - set(base))
         if unknown:
             raise ConfigError(f"{self.name}: unknown parameters {unknown}; known: {sorted(set(base) | set(COMMON_PARAMS))}")
-        base.update({k: v for k, v in extra.items() if v is not None})
+        base.update(extra)  # an explicit None switches a step off (e.g. load_size=None: no resize)
         return base
 
     # --- scoring --------------------------------------------------------------------------

@@ -163,7 +163,7 @@ class ExifBackboneTrainer:
         opt.zero_grad()
         loss.backward()
         opt.step()
-        return float(loss), terms.cpu()
+        return float(loss.detach()), terms.cpu()
 
     # --- persistence -------------------------------------------------------------------
     def _state_key(self) -> dict:

@@ -72,7 +72,7 @@ def _sweep_config(zoo: ZooBuild, checkpoints: dict[str, str]) -> SweepConfig:
     dets = []
     for job in demo_jobs():
         if job.detector:
-            params = {**job.detector_params, job.checkpoint_param: checkpoints[job.trainer],
+            params = {**job.params, **job.detector_params, job.checkpoint_param: checkpoints[job.trainer],
                       **{k: checkpoints[v] for k, v in job.needs.items()}}
             dets.append(DetectorConfig(job.detector, params))
     ds = DatasetConfig("zoo", "manifest", str(zoo.manifest), {"split": "test"})

@@ -15,6 +15,7 @@ import os
 from collections import defaultdict
 from typing import Any, Callable, Iterable, Sequence
 
+from harness.api import ExifbenchError
 from harness.engine.plan import Cell, Plan
 from harness.engine.work import SampleWork
 
@@ -95,6 +96,19 @@ def start_actors(ray, plan: Plan, gpus: float) -> list[list[Any]]:
     return out
 
 
+def _threshold(ray, plan: Plan, i: int, actor: Any) -> float:
+    """Asking for the threshold waits for the model to load: a detector that cannot load
+    stops the sweep here, before any image is processed, with the detector's own message."""
+    from ray.exceptions import RayActorError
+
+    try:
+        return ray.get(actor.threshold.remote())
+    except RayActorError as exc:
+        lines = [l for l in str(exc).splitlines() if l.strip()]
+        cause = next((l for l in reversed(lines) if "Error" in l and ":" in l), lines[-1] if lines else "")
+        raise ExifbenchError(f"detector {plan.detectors[i].label!r} failed to load: {cause.strip()}") from None
+
+
 def run_cells(ray, plan: Plan, cells: Sequence[Cell], on_result: Callable[[list, int], None], *,
               images_per_chunk: int, apply_orientation: bool = False, max_inflight: int | None = None,
               actors: list[list[Any]] | None = None) -> dict[int, float]:
@@ -103,7 +117,7 @@ def run_cells(ray, plan: Plan, cells: Sequence[Cell], on_result: Callable[[list,
     from harness.engine.ray_runtime import cluster_gpus
 
     actors = actors or start_actors(ray, plan, cluster_gpus())
-    thresholds = {i: ray.get(a[0].threshold.remote()) for i, a in enumerate(actors)}
+    thresholds = {i: _threshold(ray, plan, i, a[0]) for i, a in enumerate(actors)}
     defs = [(d.name, dict(d.params)) for d in plan.detectors]
     prep = _prepare_task(ray)
     cpus = int(ray.cluster_resources().get("CPU", 1))

@@ -123,7 +123,7 @@ def run_sweep(config: SweepConfig, out: str | Path, *, address: str | None = Non
     start = time.monotonic()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    cache = cache or _default_cache()
+    cache = _default_cache() if cache is None else cache
     run_id = new_run_id()
     plan = make_plan(config)
     found = cache.get_many(c.key for c in plan.cells)

@@ -72,10 +72,12 @@ def main_table(metrics: pd.DataFrame, spec: LeaderboardSpec, dataset: str) -> tu
     return table.reset_index(drop=True), sorted(ref["generator"].unique())
 
 
-def robustness_table(metrics: pd.DataFrame, spec: LeaderboardSpec, dataset: str) -> pd.DataFrame:
+def robustness_table(metrics: pd.DataFrame, spec: LeaderboardSpec, dataset: str,
+                     order: list[str] | None = None) -> pd.DataFrame:
+    """Detector x perturbation, columns in the order of the sweep's grid."""
     part = metrics[metrics["dataset"] == dataset]
     means = mean_over_generators(part, [spec.robustness_metric])
-    order = list(dict.fromkeys(part["perturbation"]))
+    order = order or list(dict.fromkeys(part["perturbation"]))
     table = means.pivot_table(index="detector", columns="perturbation", values=spec.robustness_metric)
     return table[[p for p in order if p in table.columns]].reset_index()
 
@@ -92,13 +94,14 @@ def render_leaderboard(run_dir: str | Path, spec: LeaderboardSpec | str | Path |
     spec = spec if isinstance(spec, LeaderboardSpec) else load_spec(spec)
     metrics = pd.read_csv(metrics_path)
     run = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").is_file() else {}
-    plots = _plots(metrics, spec, run_dir)
+    order = [p["spec"] for p in run.get("perturbations", [])] or None
+    plots = _plots(metrics, spec, run_dir, order)
     md, html_parts, csv_parts = [f"# {spec.title}", ""], [], []
     if run:
         md += [f"Run `{run.get('run_id')}`, code `{run.get('git_commit')}`, seed {run.get('seed')}.", ""]
     for dataset in sorted(metrics["dataset"].unique()):
         table, gens = main_table(metrics, spec, dataset)
-        robust = robustness_table(metrics, spec, dataset)
+        robust = robustness_table(metrics, spec, dataset, order)
         note = (f"Ranked by mean {spec.rank_by} over {len(gens)} generators at perturbation "
                 f"`{spec.reference_perturbation}`: {', '.join(gens)}. Accuracies use each detector's own "
                 f"threshold, fixed without test data.")
@@ -131,7 +134,7 @@ def _html(title: str, parts: list[str], plots: list[Path]) -> str:
             f"<h2>Plots</h2>{imgs}</body></html>")
 
 
-def _plots(metrics: pd.DataFrame, spec: LeaderboardSpec, run_dir: Path) -> list[Path]:
+def _plots(metrics: pd.DataFrame, spec: LeaderboardSpec, run_dir: Path, order: list[str] | None) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -140,7 +143,7 @@ def _plots(metrics: pd.DataFrame, spec: LeaderboardSpec, run_dir: Path) -> list[
     from harness.perturb import parse
 
     out = []
-    pert = list(dict.fromkeys(metrics["perturbation"]))
+    pert = order or list(dict.fromkeys(metrics["perturbation"]))
     families: dict[str, list[str]] = {}
     for p in pert:
         if p != "none":

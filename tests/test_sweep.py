@@ -1,0 +1,105 @@
+"""Integration: a sweep on a tiny generated dataset, through Ray, end to end."""
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+from harness.config import load_sweep
+from harness.data.layouts import read_binary_folders
+from harness.engine.cache import ScoreCache
+from harness.engine.sweep import run_sweep
+from harness.metrics import compute_metrics
+from harness.testing import synthetic_training_set
+from harness.train.jobs import fit_locally
+from tests.conftest import write_binary_folders
+
+GRID = '["none", "jpeg(quality=[90,50])", "blur(sigma=1)"]'
+
+
+@pytest.fixture(scope="module")
+def sweep_setup(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("sweep")
+    data = write_binary_folders(tmp_path / "data", generators=("gana", "ganb"), n=4)
+    (data / "gana" / "1_fake" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    (data / "ganb" / "0_real" / "empty.jpg").write_bytes(b"")
+    train = synthetic_training_set(tmp_path / "train", n=12, seed=5)
+    ckpt = fit_locally("spectrum", {"n_bins": 64}, train.samples, tmp_path / "ckpt")
+    config = tmp_path / "sweep.toml"
+    config.write_text(f"""
+[run]
+seed = 0
+[[datasets]]
+name = "tiny"
+layout = "binary-folders"
+root = "{data}"
+[[detectors]]
+name = "spectrum"
+checkpoint = "{ckpt}"
+n_bins = 64
+[perturbations]
+grid = {GRID}
+""")
+    return load_sweep(config), tmp_path
+
+
+@pytest.fixture(scope="module")
+def swept(sweep_setup, ray_session):
+    """One sweep, computed once for the module; tests read its outputs."""
+    config, tmp = sweep_setup
+    cache = ScoreCache(tmp / "scores.sqlite")
+    result = run_sweep(config, tmp / "run", quiet=True, cache=cache)
+    return config, tmp, cache, result
+
+
+def test_sweep_writes_one_row_per_cell_with_errors_for_bad_files(swept):
+    config, tmp, _, result = swept
+    scores = pd.read_parquet(tmp / "run" / "scores.parquet")
+    n_samples = len(read_binary_folders(config.datasets[0].root))
+    assert len(scores) == n_samples * 4 == result.total
+    bad = scores[scores["path"].str.endswith(("broken.png", "empty.jpg"))]
+    assert len(bad) == 8 and bad["error"].str.startswith("decode:").all()
+    assert scores[~scores.index.isin(bad.index)]["score"].notna().all()
+    for name in ("metrics.csv", "run.json", "leaderboard.md", "leaderboard.csv", "leaderboard.html", "heatmap.png",
+                 "robustness_jpeg.png", "robustness_blur.png"):
+        assert (tmp / "run" / name).is_file(), name
+
+
+def test_metrics_csv_equals_scikit_learn_recomputed_from_scores_parquet(swept):
+    config, tmp, _, _ = swept
+    scores = pd.read_parquet(tmp / "run" / "scores.parquet")
+    metrics = pd.read_csv(tmp / "run" / "metrics.csv")
+    assert len(metrics) == 2 * 4
+    for row in metrics.itertuples():
+        part = scores[(scores["perturbation"] == row.perturbation) & (scores["subset"] == row.generator)
+                      & scores["error"].isna()]
+        assert row.ap == pytest.approx(average_precision_score(part["label"], part["score"]), abs=1e-12)
+        assert row.auc == pytest.approx(roc_auc_score(part["label"], part["score"]), abs=1e-12)
+
+
+def test_rerun_is_served_from_the_cache_with_identical_rows(swept):
+    config, tmp, cache, first = swept
+    second = run_sweep(config, tmp / "b", quiet=True, cache=cache, leaderboard=False)
+    assert first.computed == first.total and second.computed == 0 and second.cached == second.total
+    cols = ["sample_id", "perturbation", "score", "error"]
+    a = pd.read_parquet(tmp / "run" / "scores.parquet")[cols]
+    b = pd.read_parquet(tmp / "b" / "scores.parquet")[cols]
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_run_json_records_provenance(swept):
+    config, tmp, _, _ = swept
+    record = json.loads((tmp / "run" / "run.json").read_text())
+    assert record["seed"] == 0 and record["versions"]["torch"]
+    assert record["detectors"][0]["weights_sha256"] and record["datasets"][0]["n_samples"] > 0
+    assert [p["spec"] for p in record["perturbations"]] == ["none", "jpeg(quality=90)", "jpeg(quality=50)",
+                                                            "blur(sigma=1.0)"]
+
+
+def test_metrics_recomputed_equal_metrics_csv(swept):
+    config, tmp, _, _ = swept
+    recomputed = compute_metrics(pd.read_parquet(tmp / "run" / "scores.parquet"))
+    written = pd.read_csv(tmp / "run" / "metrics.csv")
+    pd.testing.assert_frame_equal(recomputed.reset_index(drop=True), written, check_dtype=False)

@@ -104,7 +104,8 @@ class NPRNet(nn.Module):
 def remap_npr(state: dict[str, torch.Tensor], module: nn.Module) -> dict[str, torch.Tensor]:
     """Drop the unused ``fc`` head their trainer attaches; fill missing BatchNorm counters."""
     unused = {"fc.weight": (1, 2048), "fc.bias": (1,)}
-    state = {k: v for k, v in state.items() if not (k in unused and tuple(v.shape) == unused[k])}
+    if all(k in state and tuple(state[k].shape) == shape for k, shape in unused.items()):
+        state = {k: v for k, v in state.items() if k not in unused}
     return fill_batch_counters(state, module)
 
 

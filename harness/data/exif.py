@@ -1,19 +1,27 @@
 """EXIF reading: ``harness.read_exif(path) -> dict`` with canonical tag names and types.
 
-Values follow ``exiftool -n``: rationals become floats, enumerations ints, strings are
-stripped of padding and NULs. ``Make`` and ``Model`` are additionally normalised (see
+Values follow ``exiftool -n`` (which applies ExifTool's value conversions, not its print
+conversions): rationals become floats (``0/0`` is NaN, ``n/0`` infinity: exiftool's
+``undef`` and ``inf``), enumerations ints, strings end at their first NUL and lose trailing blanks as in ExifTool,
+``ShutterSpeedValue`` is in seconds (``2**-v``) and ``ApertureValue``/``MaxApertureValue``
+are f-numbers (``2**(v/2)``), the three byte-coded UNDEFINED tags (ComponentsConfiguration,
+FileSource, SceneType) become ints, the version tags strings, and other binary blobs
+(MakerNote, CFAPattern, ...) are left out. ``EXIFTOOL_NAMES`` maps the few canonical names
+that ExifTool spells differently. exiftool prints rationals rounded to 10 significant
+digits; ``read_exif`` keeps the full double. ``Make`` and ``Model`` are additionally normalised (see
 :func:`normalise_make`, :func:`normalise_model`) since cameras spell them inconsistently;
 their raw strings stay available as ``MakeRaw`` and ``ModelRaw``.
 """
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 from PIL import ExifTags, Image
 
-__all__ = ["read_exif", "exif_from_image", "normalise_make", "normalise_model", "CANONICAL_TAGS"]
+__all__ = ["read_exif", "exif_from_image", "normalise_make", "normalise_model", "CANONICAL_TAGS", "EXIFTOOL_NAMES"]
 
 #: The tags the EXIF pretext task and the data checks use, under their canonical names.
 CANONICAL_TAGS = (
@@ -24,6 +32,25 @@ CANONICAL_TAGS = (
     "SubjectDistance", "BrightnessValue", "ShutterSpeedValue", "ApertureValue",
 )
 _NAMES = {**ExifTags.TAGS, 0x8827: "ISOSpeedRatings"}
+#: canonical (Pillow) name -> ExifTool's name, where they differ
+EXIFTOOL_NAMES = {
+    "ISOSpeedRatings": "ISO", "ExposureBiasValue": "ExposureCompensation", "DateTime": "ModifyDate",
+    "DateTimeDigitized": "CreateDate", "FocalLengthIn35mmFilm": "FocalLengthIn35mmFormat",
+    "FlashPixVersion": "FlashpixVersion", "SubsecTime": "SubSecTime", "SubsecTimeOriginal": "SubSecTimeOriginal",
+    "SubsecTimeDigitized": "SubSecTimeDigitized", "RelatedImageLength": "RelatedImageHeight",
+    "ImageLength": "ImageHeight", "LensSpecification": "LensInfo", "SubjectArea": "SubjectArea",
+    "MakeRaw": "Make", "ModelRaw": "Model",
+}
+# 0x9214 is SubjectArea (Pillow's table reuses the name of 0xA214, SubjectLocation)
+_NAMES[0x9214] = "SubjectArea"
+_BYTE_CODED = {0x9101, 0xA300, 0xA301}          # ComponentsConfiguration, FileSource, SceneType
+_VERSION_TAGS = {0x9000, 0xA000, 0x0002}        # ExifVersion, FlashpixVersion, InteropVersion
+_NAMES[0x0002] = "InteropVersion"
+_APEX = {  # ExifTool's ValueConv of the APEX tags (exiftool -n applies it)
+    0x9201: lambda v: 2.0 ** (-v) if abs(v) < 100 else 0.0,   # ShutterSpeedValue -> seconds
+    0x9202: lambda v: 2.0 ** (v / 2.0),                       # ApertureValue -> f-number
+    0x9205: lambda v: 2.0 ** (v / 2.0),                       # MaxApertureValue -> f-number
+}
 
 _MAKE_ALIASES = {
     "NIKON CORPORATION": "Nikon", "NIKON": "Nikon", "EASTMAN KODAK COMPANY": "Kodak",
@@ -38,15 +65,17 @@ _MAKE_ALIASES = {
 
 def _clean(value: Any) -> Any:
     if isinstance(value, bytes):
-        return value.rstrip(b"\x00").decode("latin-1", "replace").strip()
+        return value.split(b"\x00", 1)[0].decode("latin-1", "replace").rstrip()
     if isinstance(value, str):
-        return value.replace("\x00", "").strip()
+        return value.split("\x00", 1)[0].rstrip()
     if isinstance(value, (tuple, list)):
         vals = [_clean(v) for v in value]
         return vals[0] if len(vals) == 1 else vals
     if isinstance(value, Fraction) or type(value).__name__ == "IFDRational":
-        den = value.denominator
-        return float("nan") if den == 0 else float(value.numerator) / float(den)
+        num, den = value.numerator, value.denominator
+        if den == 0:
+            return float("nan") if num == 0 else math.copysign(float("inf"), num)
+        return float(num) / float(den)
     return value
 
 
@@ -82,7 +111,9 @@ def exif_from_image(img: Image.Image) -> dict[str, Any]:
         if name is None or name in ("ExifOffset", "GPSInfo", "ExifInteroperabilityOffset", "MakerNote",
                                     "UserComment", "PrintImageMatching"):
             continue
-        out[name] = _clean(value)
+        value = _typed(tag, value)
+        if value is not None:
+            out[name] = value
     if "Make" in out:
         out["MakeRaw"] = out["Make"]
         out["Make"] = normalise_make(str(out["Make"]))
@@ -90,6 +121,20 @@ def exif_from_image(img: Image.Image) -> dict[str, Any]:
         out["ModelRaw"] = out["Model"]
         out["Model"] = normalise_model(str(out["Model"]), str(out.get("MakeRaw", "")))
     return out
+
+
+def _typed(tag: int, value: Any) -> Any:
+    """One tag's value as ``exiftool -n`` gives it; None for a binary blob it cannot type."""
+    if isinstance(value, bytes):
+        if tag in _BYTE_CODED:
+            return value[0] if len(value) == 1 else list(value)
+        if tag in _VERSION_TAGS:
+            return _clean(value)
+        return None
+    value = _clean(value)
+    if tag in _APEX and isinstance(value, (int, float)):
+        return _APEX[tag](float(f"{value:.10g}"))  # ExifTool rounds the rational first
+    return value
 
 
 def read_exif(path: str | Path) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from torch import nn
 
 from harness.api import CheckpointError, ConfigError, DecodeError
 from harness.detector import BaseDetector, TrainingSet
-from harness.train.checkpoint import data_manifest_sha256, write_checkpoint
+from harness.train.checkpoint import data_manifest_sha256, read_manifest, write_checkpoint
 from detectors.cnnspot.recipe import InputContract, score_by_shape
 from detectors.cnnspot.training import Schedule, split_train_val, train_classifier
 from detectors.cnnspot.weights import load_weights, weights_identity
@@ -84,10 +84,11 @@ class TrainableCNN(BaseDetector):
     # --- scoring --------------------------------------------------------------------------
     def load(self, device: str = "cpu") -> None:
         super().load(device)
-        cfg = self.config()
+        cfg, path = self.config(), self._require_checkpoint()
+        if path.is_dir():  # say which architecture to ask for before key errors could
+            self._check_arch(read_manifest(path), cfg)
         model = self.build_model(cfg)
-        manifest = load_weights(model, self._require_checkpoint(), self.name, self.remap_upstream)
-        self._check_arch(manifest, cfg)
+        load_weights(model, path, self.name, self.remap_upstream)
         self.model_ = model.to(device).eval()
 
     def _check_arch(self, manifest: Mapping[str, Any], cfg: Mapping[str, Any]) -> None:

@@ -3,8 +3,15 @@
 ``jpeg(quality=75)`` is one perturbation; ``jpeg(quality=75)+resize(scale=0.5)`` a chain
 applied left to right; ``jpeg(quality=[95,75])`` a grid that expands to one spec per value
 (several lists expand to their Cartesian product). Canonical strings list the parameters
-in the order the plugin declares them, with defaults filled in, so two spellings of one
-perturbation share cache entries.
+in the order the plugin declares them; an optional parameter (one with a default) is
+written only when it differs from its default, so two spellings of one perturbation share
+cache entries and a parameter added to a plugin later leaves the existing names (and
+cached scores) as they were. A perturbation function may carry a ``check(params)``
+attribute that refuses a combination of parameters when the spec is parsed.
+
+Named suites (``perturbations/suites.toml``) reproduce the grids of published evaluations;
+:func:`suite_entries` gives a suite's spec strings (a sweep config names one with
+``[perturbations] suite = "..."``).
 """
 from __future__ import annotations
 
@@ -12,7 +19,9 @@ import ast
 import hashlib
 import itertools
 import re
+import tomllib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
@@ -20,7 +29,8 @@ from PIL import Image
 
 from harness.api import ConfigError, PerturbationSpec
 
-__all__ = ["Step", "Chain", "parse", "expand", "perturb", "derive_seed", "apply_chain"]
+__all__ = ["Step", "Chain", "Suite", "parse", "expand", "expand_grid", "perturb", "derive_seed", "apply_chain",
+           "load_suites", "suite_entries", "suites_file"]
 
 _TERM = re.compile(r"^\s*([A-Za-z_][\w-]*)\s*(?:\((.*)\))?\s*$", re.S)
 
@@ -126,7 +136,15 @@ def _steps(spec: PerturbationSpec, given: dict[str, Any]) -> list[Step]:
         if not values:
             raise ConfigError(f"perturbation {spec.name!r}: empty list for {p.name}")
         axes.append([(p.name, p.coerce(v)) for v in values])
-    return [Step(spec.name, tuple(combo)) for combo in itertools.product(*axes)]
+    return [_step(spec, combo) for combo in itertools.product(*axes)]
+
+
+def _step(spec: PerturbationSpec, combo: tuple[tuple[str, Any], ...]) -> Step:
+    check = getattr(spec.apply, "check", None)
+    if check is not None:
+        check(dict(combo))
+    defaults = {p.name: p.coerce(p.default) for p in spec.params if p.default is not None}
+    return Step(spec.name, tuple((k, v) for k, v in combo if k not in defaults or defaults[k] != v))
 
 
 def expand(text: str, registry=None) -> list[Chain]:
@@ -167,7 +185,9 @@ def apply_chain(chain: Chain, image: Image.Image, seed: int, registry=None) -> I
     rng = np.random.default_rng(seed)
     out = image
     for step in chain.steps:
-        out = reg[step.name].apply(out, rng, **dict(step.params))
+        spec = reg[step.name]
+        params = {p.name: p.coerce(p.default) for p in spec.params if p.default is not None}
+        out = spec.apply(out, rng, **{**params, **dict(step.params)})
         if out.mode != "RGB":
             out = out.convert("RGB")
     return out
@@ -181,3 +201,47 @@ def perturb(spec: str | Chain, image: Image.Image, seed: int = 0) -> Image.Image
     """
     chain = spec if isinstance(spec, Chain) else parse(spec)
     return apply_chain(chain, image.convert("RGB") if image.mode != "RGB" else image, seed)
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A named perturbation grid of a published evaluation, with where it comes from."""
+
+    name: str
+    title: str
+    source: str
+    entries: tuple[str, ...]
+
+
+def suites_file() -> Path:
+    import perturbations
+
+    return Path(perturbations.__file__).resolve().parent / "suites.toml"
+
+
+def load_suites(path: str | Path | None = None) -> dict[str, Suite]:
+    """Every suite of ``suites.toml`` (``[suites.NAME]`` tables: title, source, grid)."""
+    file = Path(path) if path else suites_file()
+    try:
+        tables = tomllib.loads(file.read_text()).get("suites", {})
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read the perturbation suites {file}: {exc}") from exc
+    out = {}
+    for name, t in tables.items():
+        missing = {"title", "source", "grid"} - set(t)
+        if missing:
+            raise ConfigError(f"{file}: suite {name!r} lacks {sorted(missing)}")
+        out[name] = Suite(name, t["title"], t["source"], tuple(t["grid"]))
+    return out
+
+
+def suite_entries(name: str, path: str | Path | None = None) -> list[str]:
+    """The spec strings of a named suite; an unknown name suggests the closest one."""
+    suites = load_suites(path)
+    if name not in suites:
+        import difflib
+
+        close = difflib.get_close_matches(name, list(suites), n=1)
+        hint = f"; did you mean {close[0]!r}" if close else ""
+        raise ConfigError(f"no perturbation suite {name!r}{hint}; known: {sorted(suites)}")
+    return list(suites[name].entries)

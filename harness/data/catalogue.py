@@ -1,8 +1,19 @@
 """The benchmark catalogue: one TOML file per benchmark in ``datasets/``.
 
-Each file has a ``[dataset]`` table: ``name``, ``title``, ``layout``, ``obtain``,
-``licence``, ``citation``, a ``[dataset.generators]`` table (generator -> family) and
-optionally expected counts with their source.
+Each file has a ``[dataset]`` table:
+
+- required: ``name``, ``title``, ``layout`` (a registered layout), ``obtain`` (how to get
+  the data), ``licence``, ``citation``, and ``[dataset.generators]`` (generator -> family;
+  the generator is the name the layout gives, e.g. the first folder below the root);
+- ``source``: where the benchmark is published (URL);
+- expected counts, only where published: ``[dataset.counts.GENERATOR]`` with ``real``
+  and/or ``fake`` integers, and ``counts_source`` saying where they come from (paper table
+  or README) — a file with counts but no source is refused; ``counts_note`` says why
+  counts are absent;
+- ``[dataset.layout_options]``: options passed to the layout (e.g. GenImage's ``split``);
+- ``real_subsets``: folders that hold only reals (UniversalFakeDetect's ``laion``);
+- ``single_generator = true``: the set has no per-generator folders, so the root itself is
+  its one generator.
 """
 from __future__ import annotations
 
@@ -11,10 +22,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from harness.api import ConfigError, UnknownNameError
+from harness.api import ConfigError
 from harness.plugins import Registry
 
-__all__ = ["CatalogueEntry", "load_catalogue", "catalogue_dir"]
+__all__ = ["CatalogueEntry", "load_catalogue", "catalogue_dir", "read_entry"]
+
+_REQUIRED = {"name", "title", "layout", "obtain", "licence", "citation", "generators"}
 
 
 def catalogue_dir() -> Path:
@@ -32,21 +45,52 @@ class CatalogueEntry:
     generators: Mapping[str, str]
     path: Path
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    source: str = ""
+    #: generator -> {"real": n, "fake": n}, only where a published count exists
+    counts: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    counts_source: str = ""
+    counts_note: str = ""
+    layout_options: Mapping[str, Any] = field(default_factory=dict)
+    real_subsets: tuple[str, ...] = ()
+    single_generator: bool = False
 
 
-def _entry(path: Path) -> CatalogueEntry:
-    table = tomllib.loads(path.read_text()).get("dataset")
+def _counts(table: Mapping[str, Any], path: Path) -> dict[str, dict[str, int]]:
+    counts = table.get("counts", {})
+    out: dict[str, dict[str, int]] = {}
+    for gen, value in counts.items():
+        if gen not in table["generators"]:
+            raise ConfigError(f"{path}: counts for {gen!r}, which is not in [dataset.generators]")
+        if not isinstance(value, dict) or not set(value) <= {"real", "fake"} or not value:
+            raise ConfigError(f"{path}: [dataset.counts.{gen}] takes real = N and/or fake = N")
+        out[gen] = {k: int(v) for k, v in value.items()}
+    if out and not str(table.get("counts_source", "")).strip():
+        raise ConfigError(f"{path}: expected counts need counts_source (the paper table or README they come from)")
+    return out
+
+
+def read_entry(path: Path) -> CatalogueEntry:
+    """One catalogue file, checked."""
+    try:
+        table = tomllib.loads(path.read_text()).get("dataset")
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
     if not isinstance(table, dict):
         raise ConfigError(f"{path}: a catalogue file needs a [dataset] table")
-    missing = {"name", "title", "layout", "obtain", "licence", "citation", "generators"} - set(table)
+    missing = _REQUIRED - set(table)
     if missing:
         raise ConfigError(f"{path}: [dataset] lacks {sorted(missing)}")
-    return CatalogueEntry(table["name"], table["title"], table["layout"], table["obtain"], table["licence"],
-                          table["citation"], dict(table["generators"]), path, table)
+    return CatalogueEntry(
+        table["name"], table["title"], table["layout"], table["obtain"], table["licence"], table["citation"],
+        dict(table["generators"]), path, table, source=str(table.get("source", "")),
+        counts=_counts(table, path), counts_source=str(table.get("counts_source", "")),
+        counts_note=str(table.get("counts_note", "")), layout_options=dict(table.get("layout_options", {})),
+        real_subsets=tuple(table.get("real_subsets", ())), single_generator=bool(table.get("single_generator", False)),
+    )
 
 
 def load_catalogue(folder: Path | None = None) -> Registry[CatalogueEntry]:
     registry: Registry[CatalogueEntry] = Registry("dataset")
     for path in sorted((folder or catalogue_dir()).glob("*.toml")):
-        registry.add(_entry(path), owner=path.name)
+        registry.add(read_entry(path), owner=path.name)
     return registry

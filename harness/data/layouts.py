@@ -4,6 +4,9 @@
   label, the first component below the root the generator (CNNDetection, UniversalFakeDetect,
   AIGCDetectBenchmark, SDAIE layout). Reals get generator ``real`` and keep that first
   component as their ``subset``, so they are compared with the fakes beside them.
+- ``genimage``: ``<generator>/.../{train,val}/{ai,nature}/`` (GenImage): the class folder
+  (``ai`` = 1, ``nature`` = 0) and the split folder above it at any depth, the generator the
+  first component below the root; ``split`` keeps one split (default: both).
 - ``manifest``: a CSV or Parquet file with columns ``path``, ``label``, ``generator`` and
   optionally ``family``, ``split``, ``subset``; relative paths are read from its folder.
 - ``real-only``: every image below a folder, label 0 (for one-class fitting and pretext
@@ -22,12 +25,15 @@ from harness.api import ConfigError, LayoutSpec, Sample
 from harness.data.decode import probe
 from harness.hookspecs import hookimpl
 
-__all__ = ["IMAGE_EXTENSIONS", "sha256_file", "read_binary_folders", "read_manifest", "read_real_only", "image_files"]
+__all__ = ["IMAGE_EXTENSIONS", "CLASS_DIRS", "GENIMAGE_CLASS_DIRS", "GENIMAGE_SPLITS", "sha256_file",
+           "read_binary_folders", "read_genimage", "read_manifest", "read_real_only", "image_files"]
 
 IMAGE_EXTENSIONS = frozenset(
     ".jpg .jpeg .jpe .png .webp .bmp .tif .tiff .gif .heic .heif .avif .ppm .pgm".split()
 )
 CLASS_DIRS = {"0_real": 0, "1_fake": 1}
+GENIMAGE_CLASS_DIRS = {"nature": 0, "ai": 1}
+GENIMAGE_SPLITS = ("train", "val")
 
 
 def sha256_file(path: str | Path) -> str:
@@ -86,6 +92,42 @@ def read_binary_folders(root: str | Path, dataset: str = "", families: Mapping[s
     return samples
 
 
+def _genimage_place(rel: tuple[str, ...]) -> tuple[int, str, int] | None:
+    """(label, split, depth of the split folder) of a path below a GenImage root, or None."""
+    for i in range(len(rel) - 2, 0, -1):
+        if rel[i] in GENIMAGE_CLASS_DIRS and rel[i - 1] in GENIMAGE_SPLITS:
+            return GENIMAGE_CLASS_DIRS[rel[i]], rel[i - 1], i - 1
+    return None
+
+
+def read_genimage(root: str | Path, dataset: str = "", families: Mapping[str, str] | None = None,
+                  split: str | None = None, generators: Iterable[str] | None = None) -> list[Sample]:
+    """GenImage: ``split`` keeps ``train`` or ``val`` (default both); reals keep their
+    generator folder as ``subset``, as in ``binary-folders``."""
+    root = _require_dir(root)
+    if split is not None and split not in GENIMAGE_SPLITS:
+        raise ConfigError(f"genimage: split={split!r}; use one of {list(GENIMAGE_SPLITS)}")
+    families, wanted = dict(families or {}), set(generators) if generators else None
+    samples = []
+    for path in image_files(root):
+        rel = path.relative_to(root).parts
+        place = _genimage_place(rel)
+        if place is None or (split is not None and place[1] != split):
+            continue
+        label, where, depth = place
+        subset = rel[0] if depth > 0 else root.name
+        if wanted is not None and subset not in wanted:
+            continue
+        samples.append(_sample(path, label=label, dataset=dataset or root.name,
+                               generator=subset if label else "real",
+                               family=families.get(subset, "unknown") if label else "camera",
+                               split=where, subset=subset))
+    if not samples:
+        raise ConfigError(f"no images below <split>/ai/ or <split>/nature/ folders in {str(root)!r} "
+                          f"(GenImage layout: <generator>/{{train,val}}/{{ai,nature}}/)")
+    return samples
+
+
 def read_manifest(root: str | Path, dataset: str = "", split: str | None = None,
                   generators: Iterable[str] | None = None) -> list[Sample]:
     """``split`` keeps rows of that split; ``generators`` keeps the fakes of those generators
@@ -128,6 +170,7 @@ def read_real_only(root: str | Path, dataset: str = "", split: str = "train") ->
 def exifbench_dataset_layouts() -> list[LayoutSpec]:
     return [
         LayoutSpec("binary-folders", read_binary_folders, "<generator>/.../{0_real,1_fake}/ at any depth"),
+        LayoutSpec("genimage", read_genimage, "<generator>/.../{train,val}/{ai,nature}/ (GenImage)"),
         LayoutSpec("manifest", read_manifest, "CSV or Parquet with path, label, generator[, family, split, subset]"),
         LayoutSpec("real-only", read_real_only, "a folder of real photographs (label 0)"),
     ]

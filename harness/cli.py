@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Callable, Sequence
@@ -94,6 +95,15 @@ def _cmd_data_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_data_check(args: argparse.Namespace) -> int:
+    from harness.data.catalogue import load_catalogue
+    from harness.data.check import check_dataset
+
+    report = check_dataset(load_catalogue()[args.name], args.root, decode=not args.no_decode, workers=args.workers)
+    print(report.render())
+    return report.exit_code(strict=args.strict)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="exifbench", description=__doc__)
     p.add_argument("-v", "--verbose", action="store_true", help="log what happens")
@@ -143,6 +153,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("name")
     s.add_argument("--protocol", choices=["harmonised", "as-is"], default="harmonised")
     s.set_defaults(func=_cmd_data_fetch)
+    s = data.add_parser("check", help="compare a folder with its catalogue entry before any model runs")
+    s.add_argument("name", help="catalogue entry (exifbench list datasets)")
+    s.add_argument("--root", type=Path, required=True, help="the folder (or manifest) to check")
+    s.add_argument("--no-decode", action="store_true", help="read headers only (fast; misses corrupt pixel data)")
+    s.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1), help="processes that decode")
+    s.add_argument("--strict", action="store_true", help="exit non-zero on warnings too (format bias, imbalance)")
+    s.set_defaults(func=_cmd_data_check)
     return p
 
 

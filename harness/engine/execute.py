@@ -1,57 +1,94 @@
 """Running the missing cells of a plan on Ray.
 
-Shape: samples are cut into chunks; a Ray task per chunk decodes each image once, applies
-each perturbation once and runs every detector's CPU preprocessing (``work.prepare``); its
-per-detector outputs go, as object references, straight to that detector's actor, which
-loaded its model once and scores whole batches. CPU tasks run while actors score earlier
-chunks; at most ``max_inflight`` chunks are in flight, so memory does not grow with the
-dataset. Actors are restarted and their calls retried when a process dies; each finished
-batch is committed to the score cache at once, so an interrupted sweep loses at most the
-chunks in flight.
+Shape: the missing cells are grouped by sample, the samples sorted by image size and cut
+into chunks (so a chunk holds images of one size, and detectors whose input grows with the
+image, such as the EXIF detectors' tiles, still get batches of one shape). A Ray task per
+chunk decodes each image once, applies each perturbation once and runs every detector's
+CPU preprocessing (``work.prepare``); its per-detector outputs go, as object references,
+straight to that detector's actor, which loaded its model once and scores whole batches.
+The driver never fetches the images: it waits only on the small score lists. CPU tasks for
+later chunks run while the actors score earlier ones; at most ``max_inflight`` chunks are
+in flight, so memory does not grow with the dataset. Actors are restarted and their calls
+retried when a process dies (the prepared inputs stay in the object store, owned by the
+driver); each finished batch is committed to the score cache at once, so an interrupted
+sweep loses at most the chunks in flight.
 """
 from __future__ import annotations
 
 import os
+import time
 from collections import defaultdict
-from typing import Any, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Sequence
 
-from harness.api import ExifbenchError
+from harness.api import ConfigError, ExifbenchError
 from harness.engine.plan import Cell, Plan
 from harness.engine.work import SampleWork
 
-__all__ = ["chunk_work", "run_cells"]
+__all__ = ["EngineStats", "chunk_work", "gpu_shares", "start_actors", "run_cells"]
+
+#: restarts of a dead actor (and retries of its calls) before the sweep gives up
+ACTOR_RESTARTS = 4
+
+
+@dataclass
+class EngineStats:
+    """Where the time went: busy seconds of the CPU tasks and of the actors, and the wall
+    time of the compute phase. ``overlap`` > 1 means CPU work and model work ran at once."""
+
+    prepare_s: float = 0.0
+    score_s: float = 0.0
+    wall_s: float = 0.0
+    chunks: int = 0
+    actors: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    @property
+    def overlap(self) -> float:
+        return (self.prepare_s + self.score_s) / self.wall_s if self.wall_s > 0 else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"prepare_s": round(self.prepare_s, 3), "score_s": round(self.score_s, 3),
+                "wall_s": round(self.wall_s, 3), "overlap": round(self.overlap, 3), "chunks": self.chunks,
+                "actors": self.actors}
 
 
 def chunk_work(cells: Sequence[Cell], images_per_chunk: int) -> list[list[SampleWork]]:
-    """Group missing cells by sample, then by chain; cut the samples into chunks."""
+    """Group missing cells by sample, then by chain; sort samples by size; cut into chunks."""
     by_sample: dict[str, dict[str, list[tuple[int, str]]]] = defaultdict(lambda: defaultdict(list))
-    chains, paths = {}, {}
+    chains, samples = {}, {}
     for c in cells:
         sid = c.sample.sample_id
-        if c.key in {k for _, k in by_sample[sid][c.chain.spec]}:
+        jobs = by_sample[sid][c.chain.spec]
+        if any(k == c.key for _, k in jobs):
             continue  # the same file twice in the plan: compute it once
-        by_sample[sid][c.chain.spec].append((c.detector, c.key))
+        jobs.append((c.detector, c.key))
         chains[c.chain.spec] = c.chain
-        paths.setdefault(sid, c.sample.path)
-    works = [SampleWork(paths[sid], sid, tuple((chains[spec], tuple(jobs)) for spec, jobs in per_chain.items()))
-             for sid, per_chain in by_sample.items()]
+        samples.setdefault(sid, c.sample)
+    # Size buckets: neighbouring chunks hold images of one size, so batches have one shape.
+    order = sorted(by_sample, key=lambda sid: (samples[sid].height * samples[sid].width, samples[sid].height))
+    works = [SampleWork(samples[sid].path, sid,
+                        tuple((chains[spec], tuple(jobs)) for spec, jobs in by_sample[sid].items()))
+             for sid in order]
     n = max(1, images_per_chunk)
     return [works[i:i + n] for i in range(0, len(works), n)]
 
 
 def _actor_class(ray):
-    @ray.remote(max_restarts=4, max_task_retries=4)
+    @ray.remote(max_restarts=ACTOR_RESTARTS, max_task_retries=ACTOR_RESTARTS)
     class DetectorActor:
         """Holds one loaded detector; scores batches of preprocessed items."""
 
-        def __init__(self, name: str, params: dict, device: str, threads: int):
+        def __init__(self, name: str, params: dict, gpu_share: float, threads: int):
             import torch
 
             from harness.engine.work import detector_instance
 
             torch.set_num_threads(max(1, threads))
+            # A GPU granted by Ray is only usable when CUDA sees one (a node may advertise a
+            # GPU resource that this torch build or driver cannot reach): fall back to CPU.
+            self.device = "cuda" if gpu_share > 0 and torch.cuda.is_available() else "cpu"
             self.detector = detector_instance(name, params)
-            self.detector.load(device)
+            self.detector.load(self.device)
 
         def threshold(self) -> float:
             return float(self.detector.threshold)
@@ -59,40 +96,72 @@ def _actor_class(ray):
         def pid(self) -> int:
             return os.getpid()
 
-        def score(self, prepared: tuple) -> list:
+        def where(self) -> dict:
+            import ray as _ray
+
+            return {"node_id": _ray.get_runtime_context().get_node_id(), "pid": os.getpid(), "device": self.device}
+
+        def score(self, prepared: tuple) -> tuple:
             from harness.engine.work import score_items
 
+            start = time.perf_counter()
             keys, items = prepared
-            return score_items(self.detector, keys, items)
+            return score_items(self.detector, keys, items), time.perf_counter() - start
 
     return DetectorActor
 
 
 def _prepare_task(ray):
     @ray.remote(num_cpus=1, max_retries=3)
-    def prepare_remote(work, seed, defs, apply_orientation, n_out):
+    def prepare_remote(work, seed, defs, apply_orientation):
         import torch
 
         from harness.engine.work import prepare
 
         torch.set_num_threads(1)
-        return prepare(work, seed, defs, apply_orientation)
+        start = time.perf_counter()
+        *per_det, errors = prepare(work, seed, defs, apply_orientation)
+        return (*per_det, (errors, time.perf_counter() - start))
 
     return prepare_remote
 
 
-def start_actors(ray, plan: Plan, gpus: float) -> list[list[Any]]:
-    """One or more actors per detector, each asking for a GPU share when the cluster has GPUs."""
+def gpu_shares(plan: Plan, needed: Sequence[int], cluster_gpus: float) -> dict[int, float]:
+    """The GPU share of each needed detector's actors: 0 on a cluster without GPUs; the
+    detector table's ``num_gpus`` when given; otherwise the cluster's GPUs split evenly
+    (at most one each), so that every actor can be placed at once."""
+    if cluster_gpus <= 0:
+        return {i: 0.0 for i in needed}
+    explicit = {i: float(plan.detectors[i].num_gpus) for i in needed if plan.detectors[i].num_gpus is not None}
+    asked = sum(explicit[i] * plan.detectors[i].actors for i in explicit)
+    if asked > cluster_gpus:
+        raise ConfigError(f"the detectors ask for {asked:g} GPUs in all (num_gpus x actors) but the cluster has "
+                          f"{cluster_gpus:g}; lower num_gpus (a fraction shares a GPU) or actors")
+    rest = [i for i in needed if i not in explicit]
+    n_rest = sum(plan.detectors[i].actors for i in rest)
+    even = min(1.0, (cluster_gpus - asked) / n_rest) if n_rest else 0.0
+    if rest and even <= 0:
+        raise ConfigError("no GPU left for detectors without num_gpus; give them num_gpus = 0 or a fraction")
+    return {**explicit, **{i: round(even, 4) for i in rest}}
+
+
+def start_actors(ray, plan: Plan, needed: Sequence[int], cluster_gpus: float) -> dict[int, list[Any]]:
+    """``actors`` replicas per needed detector, each asking for its GPU share (if any).
+
+    Actors reserve no CPU slot: on a CPU-only machine their model work shares the cores with
+    the prepare tasks (which hold the slots), which is what lets the two overlap.
+    """
     cls = _actor_class(ray)
+    shares = gpu_shares(plan, needed, cluster_gpus)
     cpus = int(ray.cluster_resources().get("CPU", os.cpu_count() or 1))
-    n_actors = sum(d.actors for d in plan.detectors)
-    threads = max(1, cpus // max(1, n_actors)) if gpus == 0 else 2
-    out = []
-    for d in plan.detectors:
-        share = (d.num_gpus if d.num_gpus is not None else 1.0) if gpus > 0 else 0.0
-        device = "cuda" if share > 0 else "cpu"
-        out.append([cls.options(num_gpus=share, num_cpus=0 if share == 0 else 1)
-                    .remote(d.name, dict(d.params), device, threads) for _ in range(d.actors)])
+    n_cpu_actors = sum(plan.detectors[i].actors for i in needed if shares[i] == 0)
+    threads = max(1, cpus // max(1, n_cpu_actors))
+    out = {}
+    for i in needed:
+        d = plan.detectors[i]
+        opts = {"num_gpus": shares[i], "num_cpus": 0}
+        out[i] = [cls.options(**opts).remote(d.name, dict(d.params), shares[i], 2 if shares[i] else threads)
+                  for _ in range(d.actors)]
     return out
 
 
@@ -109,68 +178,96 @@ def _threshold(ray, plan: Plan, i: int, actor: Any) -> float:
         raise ExifbenchError(f"detector {plan.detectors[i].label!r} failed to load: {cause.strip()}") from None
 
 
+class _Scheduler:
+    """Keeps at most ``max_inflight`` chunks in flight and routes results back per chunk."""
+
+    def __init__(self, ray, plan: Plan, actors: dict[int, list[Any]], apply_orientation: bool):
+        self.ray, self.plan, self.actors = ray, plan, actors
+        self.defs = [(d.name, dict(d.params)) for d in plan.detectors]
+        self.prep = _prepare_task(ray)
+        self.apply_orientation = apply_orientation
+        self.pending: dict[Any, tuple[int, int, bool]] = {}   # ref -> (chunk id, images, is error list)
+        self.left: dict[int, int] = {}                        # chunk id -> refs not yet returned
+        self._next_actor: dict[int, int] = defaultdict(int)
+        self._cid = 0
+
+    def submit(self, work: list[SampleWork]) -> None:
+        refs = self.prep.options(num_returns=len(self.defs) + 1).remote(
+            work, self.plan.seed, self.defs, self.apply_orientation)
+        used = sorted({d for w in work for _, jobs in w.jobs for d, _ in jobs})
+        mine = [(refs[-1], True)]
+        for d in used:  # the prepared items go to the actor as a reference, never via the driver
+            group = self.actors[d]
+            mine.append((group[self._next_actor[d] % len(group)].score.remote(refs[d]), False))
+            self._next_actor[d] += 1
+        self.left[self._cid] = len(mine)
+        for ref, is_errors in mine:
+            self.pending[ref] = (self._cid, len(work), is_errors)
+        self._cid += 1
+
+    def next_result(self) -> tuple[list, int, float, bool]:
+        """Block for one result: ``(rows, images completed, busy seconds, is_prepare)``."""
+        (ref,), _ = self.ray.wait(list(self.pending), num_returns=1)
+        cid, n_images, is_errors = self.pending.pop(ref)
+        rows, busy = self.ray.get(ref)
+        if is_errors:
+            rows = [(k, None, e) for k, e in rows]
+        self.left[cid] -= 1
+        done = self.left[cid] == 0
+        if done:
+            del self.left[cid]
+        return rows, n_images if done else 0, busy, is_errors
+
+    def cancel(self) -> None:
+        for ref in list(self.pending):
+            try:
+                self.ray.cancel(ref)
+            except Exception:  # noqa: BLE001 - best effort on the way out
+                pass
+        self.pending.clear()
+
+
+def _feed(sched: _Scheduler, chunks: Iterator[list[SampleWork]], max_inflight: int) -> None:
+    while len(sched.left) < max_inflight:
+        work = next(chunks, None)
+        if work is None:
+            return
+        sched.submit(work)
+
+
 def run_cells(ray, plan: Plan, cells: Sequence[Cell], on_result: Callable[[list, int], None], *,
               images_per_chunk: int, apply_orientation: bool = False, max_inflight: int | None = None,
-              actors: list[list[Any]] | None = None) -> dict[int, float]:
+              actors: dict[int, list[Any]] | None = None, detectors: Sequence[int] | None = None,
+              stats: EngineStats | None = None) -> dict[int, float]:
     """Compute ``cells`` and hand each finished batch of ``(key, score, error)`` rows to
-    ``on_result(rows, n_images)``. Returns each detector's threshold."""
+    ``on_result(rows, n_images)``. ``detectors`` are the indices whose actors are needed
+    (default: those of ``cells``). Returns each of those detectors' thresholds."""
     from harness.engine.ray_runtime import cluster_gpus
 
-    actors = actors or start_actors(ray, plan, cluster_gpus())
-    thresholds = {i: _threshold(ray, plan, i, a[0]) for i, a in enumerate(actors)}
-    defs = [(d.name, dict(d.params)) for d in plan.detectors]
-    prep = _prepare_task(ray)
-    cpus = int(ray.cluster_resources().get("CPU", 1))
-    max_inflight = max_inflight or max(2, 2 * cpus)
-    pending: dict[Any, int] = {}       # ref -> number of images it completes (0 for non-final refs)
-    outstanding: dict[int, int] = {}   # chunk id -> refs left
-    chunk_of: dict[Any, int] = {}
-    error_refs: set[Any] = set()
-    chunks = iter(chunk_work(cells, images_per_chunk))
-    rr = 0
-
-    def submit(cid: int, work: list[SampleWork]) -> None:
-        nonlocal rr
-        refs = prep.options(num_returns=len(defs) + 1).remote(work, plan.seed, defs, apply_orientation, len(defs))
-        refs = refs if isinstance(refs, list) else [refs]
-        used = {d for w in work for _, jobs in w.jobs for d, _ in jobs}
-        mine = [refs[-1]]
-        error_refs.add(refs[-1])
-        for d in sorted(used):
-            group = actors[d]
-            mine.append(group[rr % len(group)].score.remote(refs[d]))
-            rr += 1
-        outstanding[cid] = len(mine)
-        for r in mine:
-            chunk_of[r] = cid
-            pending[r] = len(work)
-
-    cid = 0
-    for work in chunks:
-        submit(cid, work)
-        cid += 1
-        if len(outstanding) >= max_inflight:
-            break
-    exhausted = len(outstanding) < max_inflight
-    while pending:
-        ready, _ = ray.wait(list(pending), num_returns=1)
-        ref = ready[0]
-        n_images = pending.pop(ref)
-        c = chunk_of.pop(ref)
-        rows = ray.get(ref)
-        outstanding[c] -= 1
-        done = outstanding[c] == 0
-        if done:
-            del outstanding[c]
-        if ref in error_refs:
-            error_refs.discard(ref)
-            rows = [(k, None, e) for k, e in rows]
-        on_result(rows, n_images if done else 0)
-        if done and not exhausted:
-            nxt = next(chunks, None)
-            if nxt is None:
-                exhausted = True
+    stats = stats if stats is not None else EngineStats()
+    needed = sorted(set(detectors if detectors is not None else ()) | {c.detector for c in cells})
+    actors = actors if actors is not None else start_actors(ray, plan, needed, cluster_gpus())
+    thresholds = {i: _threshold(ray, plan, i, actors[i][0]) for i in needed}
+    start = time.monotonic()
+    chunks = chunk_work(cells, images_per_chunk)
+    stats.chunks = len(chunks)
+    sched = _Scheduler(ray, plan, actors, apply_orientation)
+    max_inflight = max_inflight or max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
+    source = iter(chunks)
+    try:
+        _feed(sched, source, max_inflight)
+        while sched.pending:
+            rows, n_images, busy, is_prepare = sched.next_result()
+            if is_prepare:
+                stats.prepare_s += busy
             else:
-                submit(cid, nxt)
-                cid += 1
+                stats.score_s += busy
+            on_result(rows, n_images)
+            _feed(sched, source, max_inflight)
+    except BaseException:
+        sched.cancel()  # Ctrl-C or a fatal error: stop queued work; finished batches are committed
+        raise
+    finally:
+        stats.wall_s = time.monotonic() - start
+    stats.actors = {plan.detectors[i].label: ray.get([a.where.remote() for a in actors[i]]) for i in needed}
     return thresholds

@@ -17,6 +17,7 @@ import pandas as pd
 
 from harness.config import SweepConfig
 from harness.engine.cache import ScoreCache
+from harness.engine.execute import EngineStats
 from harness.engine.plan import Plan, make_plan
 from harness.engine.progress import Progress
 from harness.engine.records import git_commit, new_run_id, versions, write_run_json
@@ -54,21 +55,24 @@ def _default_cache() -> ScoreCache:
 
 
 def _compute_missing(plan: Plan, cache: ScoreCache, missing: list, progress: Progress, *, address: str | None,
-                     batch_size: int, apply_orientation: bool) -> None:
+                     batch_size: int, apply_orientation: bool, detectors: list[int]) -> EngineStats:
+    """Start (or join) Ray and compute ``missing``; each finished batch goes to the cache."""
     from harness.engine.execute import run_cells
     from harness.engine.ray_runtime import ensure_ray
 
     ray = ensure_ray(address)
     per_image = max(1, len({c.chain.spec for c in missing}))
+    stats = EngineStats()
 
     def on_result(rows: list, n_images: int) -> None:
         cache.put_many(rows)
         progress.update(cells=len(rows), images=n_images, failed=sum(1 for r in rows if r[2] is not None))
 
     thresholds = run_cells(ray, plan, missing, on_result, images_per_chunk=max(1, batch_size // per_image),
-                           apply_orientation=apply_orientation)
+                           apply_orientation=apply_orientation, detectors=detectors, stats=stats)
     for i, t in thresholds.items():
         cache.put_threshold(plan.detectors[i].key, t)
+    return stats
 
 
 def scores_frame(plan: Plan, cache: ScoreCache, run_id: str) -> pd.DataFrame:
@@ -117,24 +121,35 @@ def _run_record(config: SweepConfig, plan: Plan, run_id: str, result: dict[str, 
     }
 
 
+def _missing(plan: Plan, cache: ScoreCache, retry_errors: bool) -> tuple[list, list[int]]:
+    """The cells the cache lacks, and the detectors that must run (a missing cell, or no
+    threshold on record): a detector whose cells are all cached loads no model."""
+    found = cache.get_many(c.key for c in plan.cells)
+    missing = [c for c in plan.cells if c.key not in found or (retry_errors and found[c.key][1])]
+    needed = {c.detector for c in missing}
+    needed |= {i for i, d in enumerate(plan.detectors) if cache.get_threshold(d.key) is None}
+    return missing, sorted(needed)
+
+
 def run_sweep(config: SweepConfig, out: str | Path, *, address: str | None = None, quiet: bool = False,
               cache: ScoreCache | None = None, retry_errors: bool = False, apply_orientation: bool = False,
               leaderboard: bool = True) -> SweepResult:
+    """Plan, look up the cache, compute what is missing (Ray starts only then), write the run."""
     start = time.monotonic()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     cache = _default_cache() if cache is None else cache
     run_id = new_run_id()
     plan = make_plan(config)
-    found = cache.get_many(c.key for c in plan.cells)
-    missing = [c for c in plan.cells if c.key not in found or (retry_errors and found[c.key][1])]
+    missing, needed = _missing(plan, cache, retry_errors)
     n_images = len({c.sample.sample_id for c in missing})
     progress = Progress(len(plan.cells), n_images, len(plan.cells) - len(missing), quiet=quiet)
-    no_threshold = [d for d in plan.detectors if cache.get_threshold(d.key) is None]
-    if missing or no_threshold:
+    stats = EngineStats()
+    if needed:
         try:
-            _compute_missing(plan, cache, missing, progress, address=address, batch_size=config.run.batch_size,
-                             apply_orientation=apply_orientation)
+            stats = _compute_missing(plan, cache, missing, progress, address=address,
+                                     batch_size=config.run.batch_size, apply_orientation=apply_orientation,
+                                     detectors=needed)
         finally:
             progress.close()
     frame = scores_frame(plan, cache, run_id)
@@ -145,7 +160,8 @@ def run_sweep(config: SweepConfig, out: str | Path, *, address: str | None = Non
     result = {"total": len(plan.cells), "cached": len(plan.cells) - len(missing), "computed": len(missing),
               "failed": failed}
     elapsed = time.monotonic() - start
-    write_run_json(out / "run.json", {**_run_record(config, plan, run_id, result, frame), "elapsed_s": elapsed})
+    record = _run_record(config, plan, run_id, result, frame)
+    write_run_json(out / "run.json", {**record, "engine": stats.as_dict(), "elapsed_s": elapsed})
     if leaderboard:
         from harness.leaderboard import render_leaderboard
 

@@ -47,8 +47,11 @@ def _load_sample(sample: Sample):
 
 
 def fit_locally(name: str, params: Mapping[str, Any], samples: Sequence[Sample], out: str | Path,
-                seed: int = 0, device: str = "cpu") -> str:
-    """Run one training job in this process (what the Ray task runs on its worker)."""
+                seed: int = 0, device: str = "cpu", where: Mapping[str, Any] | None = None) -> str:
+    """Run one training job in this process (what the Ray task runs on its worker).
+
+    ``where`` (e.g. the Ray node id) is recorded in the manifest's ``extra.where``.
+    """
     import torch
 
     from harness.plugins import trainers
@@ -62,6 +65,8 @@ def fit_locally(name: str, params: Mapping[str, Any], samples: Sequence[Sample],
     manifest = _read(result)
     manifest.setdefault("extra", {})["job"] = fingerprint
     manifest["extra"]["device"] = device
+    if where:
+        manifest["extra"]["where"] = dict(where)
     (result / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str))
     return str(result)
 
@@ -71,7 +76,8 @@ def run_training(name: str, params: Mapping[str, Any], samples: Sequence[Sample]
                  force: bool = False) -> Path:
     """Train ``name`` on ``samples`` into the checkpoint folder ``out`` as a Ray job.
 
-    ``num_gpus=None`` asks for one GPU when the cluster has any, none otherwise.
+    ``num_gpus=None`` asks for one GPU when the cluster has any, none otherwise. The
+    checkpoint's manifest records where the job ran (``extra.where``: Ray node id, GPUs).
     """
     out = Path(out)
     fingerprint = _job_fingerprint(name, params, samples, seed)
@@ -87,7 +93,9 @@ def run_training(name: str, params: Mapping[str, Any], samples: Sequence[Sample]
     def job(samples_, out_):
         import torch
 
+        # A node may advertise a GPU that this process cannot use (no CUDA): train on CPU then.
         device = "cuda" if gpus > 0 and torch.cuda.is_available() else "cpu"
-        return fit_locally(name, params, samples_, out_, seed=seed, device=device)
+        where = {"node_id": ray.get_runtime_context().get_node_id(), "num_gpus": gpus}
+        return fit_locally(name, params, samples_, out_, seed=seed, device=device, where=where)
 
     return Path(ray.get(job.remote(list(samples), str(out))))

@@ -56,12 +56,14 @@ class PretextConfig:
     cache_side: int | None = 1024
     log_every: int = 10
     save_every: int = 500
+    threads: int | None = None  # torch CPU threads during fit (None: leave as is)
 
 
 PRESETS = {
     "paper": PretextConfig(),
-    "cpu-small": PretextConfig(width=8, patch_size=32, steps=60, batch_pairs=4, cache_side=256, log_every=1,
-                               save_every=20),
+    # small networks are dominated by per-operation overhead: one thread is faster on a busy CPU
+    "cpu-small": PretextConfig(width=8, patch_size=32, steps=50, batch_pairs=4, cache_side=256, log_every=1,
+                               save_every=25, threads=1),
 }
 
 
@@ -127,7 +129,16 @@ class ExifBackboneTrainer:
         self.config = replace(PRESETS[preset], **overrides)
 
     def fit(self, train: TrainingSet, out: str | Path, seed: int = 0, device: str = "cpu", **_: Any) -> Path:
-        cfg, out = self.config, Path(out)
+        before = torch.get_num_threads()
+        if self.config.threads:
+            torch.set_num_threads(self.config.threads)
+        try:
+            return self._fit(train, Path(out), seed, device)
+        finally:
+            torch.set_num_threads(before)
+
+    def _fit(self, train: TrainingSet, out: Path, seed: int, device: str) -> Path:
+        cfg = self.config
         bank = PhotoBank(train, cfg.patch_size, cfg.cache_side)
         torch.manual_seed(seed)
         net = PretextNet(BackboneConfig(width=cfg.width, patch_size=cfg.patch_size)).to(device)
@@ -167,7 +178,8 @@ class ExifBackboneTrainer:
 
     # --- persistence -------------------------------------------------------------------
     def _state_key(self) -> dict:
-        return {k: v for k, v in asdict(self.config).items() if k not in ("steps", "log_every", "save_every")}
+        return {k: v for k, v in asdict(self.config).items()
+                if k not in ("steps", "log_every", "save_every", "threads")}
 
     def _save_state(self, out: Path, net, opt, rng, step: int, history: list, vocab: Vocabulary) -> None:
         out.mkdir(parents=True, exist_ok=True)

@@ -100,7 +100,7 @@ class CheckReport:
     def render(self) -> str:
         lines = [f"data check {self.name}: {self.root}"]
         for gen, classes in sorted(self.mix.items()):
-            for cls, m in classes.items():
+            for cls, m in ((c, m) for c, m in classes.items() if m.n):
                 q = ", ".join(f"q{k}:{v}" for k, v in sorted(m.jpeg_quality.items())) or "-"
                 fmts = ", ".join(f"{k}:{v}" for k, v in sorted(m.formats.items()))
                 lines.append(f"  {gen:24s} {cls:4s} n={m.n:<7d} formats[{fmts}] median {m.median_size[0]}x"

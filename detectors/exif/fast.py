@@ -5,9 +5,9 @@ Three changes, none of which alters the arithmetic beyond float rounding:
 1. The fixed SRM stage and the first 3x3 convolution are both linear, so they compose
    into one 3 -> width 7x7 convolution (25 x fewer multiply-adds for that stage). The
    composition differs from the original only on the one-pixel frame of each tile, where
-   the original zero-pads the 90 residual maps; that frame is recomputed the original way
-   from 4-pixel strips (only the two residual rows it needs), so the result is the
-   original's everywhere.
+   the original zero-pads the 90 residual maps; there the composed kernel adds the
+   contribution of residuals just outside the tile, which is computed from the tile's
+   outer two pixels and subtracted, so the result is the original's everywhere.
 2. Activations are kept channels-last, which oneDNN convolves much faster on CPU; the
    LayerNorms over (C, H, W) run on the (H, W, C) view of the same memory (same
    statistics, same affine map), so no layout conversion happens between layers.
@@ -61,26 +61,31 @@ class FastExtractor(nn.Module):
                                 m.bias.detach().permute(1, 2, 0).contiguous())
                         for m in backbone.modules() if isinstance(m, nn.LayerNorm) and m.weight.dim() == 3}
 
-    def _edge_rows(self, x: torch.Tensor, hpf: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-        """First and last output rows of the original two-stage stem, stacked on the batch
-        axis, from 4-row strips with only the two residual rows each needs."""
-        p, t = x.shape[2], x.shape[0]
-        strips = torch.cat([F.pad(x[:, :, :4], (0, 0, 2, 0)), F.pad(x[:, :, p - 4:], (0, 0, 0, 2))])
-        res = F.conv2d(strips, hpf, padding=(0, 2), groups=3)  # residual rows 0, 1 and p-2, p-1
-        res = torch.cat([F.pad(res[:t], (0, 0, 1, 0)), F.pad(res[t:], (0, 0, 0, 1))])  # the original's zeros
-        return F.conv2d(res, weight, self.backbone.group1_b[0].bias, padding=(0, 1))
+    def _outside_rows(self, x: torch.Tensor, hpf: torch.Tensor, weight: torch.Tensor,
+                      corners: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """What the composed convolution wrongly adds to output rows 0 and P-1: the
+        contributions of the residual rows -1 and P, which the original pads with zeros.
+        ``corners=False`` leaves out their end points (counted once, by the other axis)."""
+        p = x.shape[2]
+        res = F.conv2d(torch.cat([F.pad(x[:, :, :2], (0, 0, 3, 0)), F.pad(x[:, :, p - 2:], (0, 0, 0, 3))]),
+                       hpf, padding=(0, 3), groups=3)  # residual rows -1 and P, columns -1..P
+        if not corners:
+            res[..., 0], res[..., -1] = 0, 0
+        t = x.shape[0]
+        return F.conv2d(res[:t], weight[:, :, :1]), F.conv2d(res[t:], weight[:, :, 2:])
 
     def stem_conv(self, x: torch.Tensor) -> torch.Tensor:
         """group1 + the first convolution of group1_b, for (T, 3, P, P) tiles."""
         conv = self.backbone.group1_b[0]
-        t = x.shape[0]
         out = F.conv2d(x, self.stem_w, conv.bias, padding=3)
+        top, bottom = self._outside_rows(x, self.hpf3, conv.weight, corners=True)
         # columns are rows of the transposed tile convolved with transposed kernels
-        both = torch.cat([x, x.transpose(2, 3)]).contiguous()
-        rows = self._edge_rows(both[:t], self.hpf3, conv.weight)
-        cols = self._edge_rows(both[t:], self.hpf3.transpose(2, 3), conv.weight.transpose(2, 3))
-        out[:, :, :1], out[:, :, -1:] = rows[:t], rows[t:]
-        out[..., :1], out[..., -1:] = cols[:t].transpose(2, 3), cols[t:].transpose(2, 3)
+        left, right = self._outside_rows(x.transpose(2, 3), self.hpf3.transpose(2, 3),
+                                         conv.weight.transpose(2, 3), corners=False)
+        out[:, :, :1] -= top
+        out[:, :, -1:] -= bottom
+        out[..., :1] -= left.transpose(2, 3)
+        out[..., -1:] -= right.transpose(2, 3)
         return out
 
     def tile_descriptors(self, tiles: torch.Tensor) -> torch.Tensor:

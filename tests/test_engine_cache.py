@@ -3,12 +3,16 @@ when nothing is missing."""
 from __future__ import annotations
 
 import json
+import shutil
+from dataclasses import replace
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from harness.config import load_sweep
 from harness.engine.cache import ScoreCache
+from harness.engine.plan import make_plan
 from harness.engine.sweep import run_sweep
 from harness.testing import synthetic_training_set
 from harness.train.jobs import fit_locally
@@ -41,59 +45,77 @@ def rows(run_dir) -> pd.DataFrame:
     return frame.sort_values(COLS[:3]).reset_index(drop=True)
 
 
-def test_rerun_into_another_out_scores_nothing_and_starts_no_ray(setup, ray_session, tmp_path, monkeypatch):
+BASE_GRID = '["none", "jpeg(quality=[90,70])"]'
+
+
+@pytest.fixture(scope="module")
+def base(setup, ray_session):
+    """One computed sweep; each test starts from a copy of its cache."""
     tmp, data, ckpt = setup
-    config = write_config(tmp, data, ckpt, '["none", "jpeg(quality=80)"]', name="rerun.toml")
-    cache = ScoreCache(tmp_path / "scores.sqlite")
-    first = run_sweep(config, tmp_path / "a", quiet=True, cache=cache, leaderboard=False)
+    cache = ScoreCache(tmp / "base.sqlite")
+    result = run_sweep(write_config(tmp, data, ckpt, BASE_GRID, name="base.toml"), tmp / "base", quiet=True,
+                       cache=cache, leaderboard=False)
+    cache.close()  # folds the write-ahead log into the file, so a plain copy is complete
+    assert result.computed == result.total == 12 * 3
+    return tmp / "base.sqlite", rows(tmp / "base")
+
+
+def copy_of(base_db: Path, tmp_path: Path) -> ScoreCache:
+    shutil.copy(base_db, tmp_path / "scores.sqlite")
+    return ScoreCache(tmp_path / "scores.sqlite")
+
+
+def test_rerun_into_another_out_scores_nothing_and_starts_no_ray(setup, base, tmp_path, monkeypatch):
+    tmp, data, ckpt = setup
 
     def no_ray(*args, **kwargs):
         raise AssertionError("a fully cached sweep started Ray")
 
     monkeypatch.setattr("harness.engine.ray_runtime.ensure_ray", no_ray)
-    second = run_sweep(config, tmp_path / "b", quiet=True, cache=cache, leaderboard=False)
-    assert first.computed == first.total == 12 * 2
-    assert (second.computed, second.cached) == (0, second.total)
-    pd.testing.assert_frame_equal(rows(tmp_path / "a"), rows(tmp_path / "b"))
-    assert json.loads((tmp_path / "b" / "run.json").read_text())["cells"]["computed"] == 0
+    again = run_sweep(write_config(tmp, data, ckpt, BASE_GRID, name="rerun.toml"), tmp_path / "again", quiet=True,
+                      cache=copy_of(base[0], tmp_path), leaderboard=False)
+    assert (again.computed, again.cached) == (0, again.total)
+    pd.testing.assert_frame_equal(rows(tmp_path / "again"), base[1])
+    assert json.loads((tmp_path / "again" / "run.json").read_text())["cells"]["computed"] == 0
 
 
-def test_adding_a_jpeg_level_computes_only_that_levels_cells(setup, ray_session, tmp_path):
+def test_adding_a_jpeg_level_computes_only_that_levels_cells(setup, base, tmp_path):
     tmp, data, ckpt = setup
-    cache = ScoreCache(tmp_path / "scores.sqlite")
-    small = write_config(tmp, data, ckpt, '["none", "jpeg(quality=[90,70])"]', name="small.toml")
-    run_sweep(small, tmp_path / "a", quiet=True, cache=cache, leaderboard=False)
+    cache = copy_of(base[0], tmp_path)
     before = len(cache)
     grown = write_config(tmp, data, ckpt, '["none", "jpeg(quality=[90,70,50])"]', name="grown.toml")
-    result = run_sweep(grown, tmp_path / "b", quiet=True, cache=cache, leaderboard=False)
+    result = run_sweep(grown, tmp_path / "grown", quiet=True, cache=cache, leaderboard=False)
     assert (result.computed, result.cached) == (12, 36)  # 12 images x 1 new level x 1 detector
     assert len(cache) - before == 12
-    new = rows(tmp_path / "b")
+    new = rows(tmp_path / "grown")
     assert set(new[new["perturbation"] == "jpeg(quality=50)"]["sample_id"]) == set(new["sample_id"])
-    old = new[new["perturbation"] != "jpeg(quality=50)"].reset_index(drop=True)
-    pd.testing.assert_frame_equal(old, rows(tmp_path / "a"))
+    pd.testing.assert_frame_equal(new[new["perturbation"] != "jpeg(quality=50)"].reset_index(drop=True), base[1])
 
 
-def test_adding_a_detector_computes_and_loads_only_the_new_one(setup, ray_session, tmp_path):
+def test_adding_a_detector_computes_and_loads_only_the_new_one(setup, base, tmp_path):
     tmp, data, ckpt = setup
-    cache = ScoreCache(tmp_path / "scores.sqlite")
-    one = write_config(tmp, data, ckpt, '["none", "blur(sigma=1)"]', name="one.toml")
-    run_sweep(one, tmp_path / "a", quiet=True, cache=cache, leaderboard=False)
-    two = write_config(tmp, data, ckpt, '["none", "blur(sigma=1)"]', name="two.toml",
+    two = write_config(tmp, data, ckpt, BASE_GRID, name="two.toml",
                        detectors=({"label": "spec32", "n_bins": 32}, {"label": "spec32-C", "n_bins": 32, "C": 0.5}))
-    result = run_sweep(two, tmp_path / "b", quiet=True, cache=cache, leaderboard=False)
-    assert (result.computed, result.cached) == (24, 24)
-    engine = json.loads((tmp_path / "b" / "run.json").read_text())["engine"]
+    result = run_sweep(two, tmp_path / "two", quiet=True, cache=copy_of(base[0], tmp_path), leaderboard=False)
+    assert (result.computed, result.cached) == (36, 36)
+    engine = json.loads((tmp_path / "two" / "run.json").read_text())["engine"]
     assert list(engine["actors"]) == ["spec32-C"]  # the cached detector's model was never loaded
 
 
-def test_a_different_checkpoint_is_a_different_detector(setup, ray_session, tmp_path):
+def test_cell_keys_follow_content_not_labels_or_placement(setup, tmp_path):
     tmp, data, ckpt = setup
-    cache = ScoreCache(tmp_path / "scores.sqlite")
-    config = write_config(tmp, data, ckpt, '["none"]', name="ckpt-a.toml")
-    run_sweep(config, tmp_path / "a", quiet=True, cache=cache, leaderboard=False)
     train = synthetic_training_set(tmp_path / "train", n=8, seed=9)
     other = fit_locally("spectrum", {"n_bins": 32}, train.samples, tmp_path / "ckpt")
-    result = run_sweep(write_config(tmp, data, other, '["none"]', name="ckpt-b.toml"), tmp_path / "b", quiet=True,
-                       cache=cache, leaderboard=False)
-    assert result.computed == 12
+    grid = '["none", "noise(sigma=2)"]'
+
+    def keys(checkpoint, seed=0, **extra):
+        config = write_config(tmp, data, checkpoint, grid, name="keys.toml",
+                              detectors=({"label": "x", "n_bins": 32, **extra},))
+        return {(c.sample.sample_id, c.chain.spec): c.key for c in make_plan(replace(config, run=replace(
+            config.run, seed=seed))).cells}
+
+    same = keys(ckpt)
+    assert keys(ckpt, num_gpus=0.5, actors=2) == same   # placement is not content
+    assert set(keys(other).values()).isdisjoint(same.values())  # other weights, other cells
+    reseeded = keys(ckpt, seed=1)
+    assert all((reseeded[k] == v) == (k[1] == "none") for k, v in same.items())  # only noise is seeded

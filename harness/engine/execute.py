@@ -25,7 +25,7 @@ from harness.api import ConfigError, ExifbenchError
 from harness.engine.plan import Cell, Plan
 from harness.engine.work import SampleWork
 
-__all__ = ["EngineStats", "chunk_work", "gpu_shares", "start_actors", "run_cells"]
+__all__ = ["EngineStats", "chunk_work", "gpu_shares", "start_actors", "pooled_actors", "run_cells"]
 
 #: restarts of a dead actor (and retries of its calls) before the sweep gives up
 ACTOR_RESTARTS = 4
@@ -114,12 +114,15 @@ def _actor_class(ray):
 def _prepare_task(ray):
     @ray.remote(num_cpus=1, max_retries=3)
     def prepare_remote(work, seed, defs, apply_orientation):
-        import torch
+        import sys
 
-        from harness.engine.work import prepare
+        from harness.engine.work import detector_instance, prepare
 
-        torch.set_num_threads(1)
         start = time.perf_counter()
+        for name, params in defs:  # build (and import) the detectors first, then pin torch to one thread:
+            detector_instance(name, params)  # a task holds one CPU slot
+        if "torch" in sys.modules:
+            sys.modules["torch"].set_num_threads(1)
         *per_det, errors = prepare(work, seed, defs, apply_orientation)
         return (*per_det, (errors, time.perf_counter() - start))
 
@@ -145,24 +148,61 @@ def gpu_shares(plan: Plan, needed: Sequence[int], cluster_gpus: float) -> dict[i
     return {**explicit, **{i: round(even, 4) for i in rest}}
 
 
-def start_actors(ray, plan: Plan, needed: Sequence[int], cluster_gpus: float) -> dict[int, list[Any]]:
-    """``actors`` replicas per needed detector, each asking for its GPU share (if any).
+def start_actors(ray, plan: Plan, needed: Sequence[int], cluster_gpus: float,
+                 only: Sequence[int] | None = None) -> dict[int, list[Any]]:
+    """``actors`` replicas per needed detector (or per detector in ``only``, a subset of
+    ``needed``), each asking for its GPU share (if any).
 
     Actors reserve no CPU slot: on a CPU-only machine their model work shares the cores with
     the prepare tasks (which hold the slots), which is what lets the two overlap.
     """
     cls = _actor_class(ray)
     shares = gpu_shares(plan, needed, cluster_gpus)
-    cpus = int(ray.cluster_resources().get("CPU", os.cpu_count() or 1))
-    n_cpu_actors = sum(plan.detectors[i].actors for i in needed if shares[i] == 0)
-    threads = max(1, cpus // max(1, n_cpu_actors))
     out = {}
-    for i in needed:
-        d = plan.detectors[i]
+    for i in (needed if only is None else only):
+        d, threads = plan.detectors[i], _threads(ray, plan, needed, shares, i)
         opts = {"num_gpus": shares[i], "num_cpus": 0}
-        out[i] = [cls.options(**opts).remote(d.name, dict(d.params), shares[i], 2 if shares[i] else threads)
-                  for _ in range(d.actors)]
+        out[i] = [cls.options(**opts).remote(d.name, dict(d.params), shares[i], threads) for _ in range(d.actors)]
     return out
+
+
+def _threads(ray, plan: Plan, needed: Sequence[int], shares: dict[int, float], i: int) -> int:
+    """Torch threads of an actor: a GPU actor needs few; CPU actors split the cluster's CPUs."""
+    if shares[i] > 0:
+        return 2
+    cpus = int(ray.cluster_resources().get("CPU", os.cpu_count() or 1))
+    return max(1, cpus // max(1, sum(plan.detectors[j].actors for j in needed if shares[j] == 0)))
+
+
+#: actors kept between the sweeps of one Ray session (a notebook, the demo): loading a model
+#: costs seconds. Keyed by detector key, GPU share and replicas; GPU actors that a sweep does
+#: not need are released so that their GPUs can be placed again.
+_POOL: dict[str, Any] = {"job": None, "actors": {}}
+POOL_SIZE = 8
+
+
+def pooled_actors(ray, plan: Plan, needed: Sequence[int], cluster_gpus: float) -> dict[int, list[Any]]:
+    """Like :func:`start_actors`, reusing live actors of earlier sweeps in this Ray session."""
+    job = ray.get_runtime_context().get_job_id()
+    if _POOL["job"] != job:
+        _POOL.update(job=job, actors={})
+    pool: dict[tuple, list[Any]] = _POOL["actors"]
+    shares = gpu_shares(plan, needed, cluster_gpus)
+    keys = {i: (plan.detectors[i].key, shares[i], plan.detectors[i].actors) for i in needed}
+    for key in [k for k in pool if k not in keys.values() and (k[1] > 0 or len(pool) > POOL_SIZE)]:
+        for actor in pool.pop(key):
+            ray.kill(actor)
+    fresh = start_actors(ray, plan, needed, cluster_gpus, only=[i for i in needed if keys[i] not in pool])
+    for i, actors in fresh.items():
+        pool[keys[i]] = actors
+    return {i: pool[keys[i]] for i in needed}
+
+
+def _forget(actors: dict[int, list[Any]]) -> None:
+    """Drop actors that failed from the pool, so the next sweep starts fresh ones."""
+    dead = {id(a) for group in actors.values() for a in group}
+    for key in [k for k, group in _POOL["actors"].items() if any(id(a) in dead for a in group)]:
+        del _POOL["actors"][key]
 
 
 def _threshold(ray, plan: Plan, i: int, actor: Any) -> float:
@@ -245,17 +285,17 @@ def run_cells(ray, plan: Plan, cells: Sequence[Cell], on_result: Callable[[list,
     from harness.engine.ray_runtime import cluster_gpus
 
     stats = stats if stats is not None else EngineStats()
-    needed = sorted(set(detectors if detectors is not None else ()) | {c.detector for c in cells})
-    actors = actors if actors is not None else start_actors(ray, plan, needed, cluster_gpus())
-    thresholds = {i: _threshold(ray, plan, i, actors[i][0]) for i in needed}
     start = time.monotonic()
+    needed = sorted(set(detectors if detectors is not None else ()) | {c.detector for c in cells})
+    actors = actors if actors is not None else pooled_actors(ray, plan, needed, cluster_gpus())
     chunks = chunk_work(cells, images_per_chunk)
     stats.chunks = len(chunks)
     sched = _Scheduler(ray, plan, actors, apply_orientation)
     max_inflight = max_inflight or max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
     source = iter(chunks)
     try:
-        _feed(sched, source, max_inflight)
+        _feed(sched, source, max_inflight)  # the first chunks are prepared while the models load
+        thresholds = {i: _threshold(ray, plan, i, actors[i][0]) for i in needed}
         while sched.pending:
             rows, n_images, busy, is_prepare = sched.next_result()
             if is_prepare:
@@ -266,6 +306,7 @@ def run_cells(ray, plan: Plan, cells: Sequence[Cell], on_result: Callable[[list,
             _feed(sched, source, max_inflight)
     except BaseException:
         sched.cancel()  # Ctrl-C or a fatal error: stop queued work; finished batches are committed
+        _forget(actors)
         raise
     finally:
         stats.wall_s = time.monotonic() - start

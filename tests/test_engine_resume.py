@@ -1,0 +1,102 @@
+"""Interruption: a sweep killed about half way (SIGKILL, or Ctrl-C) and run again ends with
+the rows of an uninterrupted run, no cell missing or duplicated."""
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from harness.config import load_sweep
+from harness.engine.cache import ScoreCache
+from harness.engine.sweep import run_sweep
+from harness.testing import synthetic_training_set
+from harness.train.jobs import fit_locally
+from tests.conftest import write_binary_folders
+
+COLS = ["detector", "sample_id", "perturbation", "score", "error"]
+N_IMAGES = 2 * 2 * 60
+GRID = '["none", "jpeg(quality=70)", "resize(scale=0.5)"]'
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("engine_resume")
+    data = write_binary_folders(tmp / "data", generators=("gana", "ganb"), n=60)
+    train = synthetic_training_set(tmp / "train", n=8, seed=3)
+    ckpt = fit_locally("spectrum", {"n_bins": 32}, train.samples, tmp / "ckpt")
+    path = tmp / "sweep.toml"
+    # Small chunks (two images each), so that cells are committed often.
+    path.write_text(f'[run]\nseed = 0\nbatch_size = 6\n[[datasets]]\nname = "tiny"\nlayout = "binary-folders"\n'
+                    f'root = "{data}"\n[[detectors]]\nname = "spectrum"\ncheckpoint = "{ckpt}"\nn_bins = 32\n'
+                    f"[perturbations]\ngrid = {GRID}\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(config, ray_session, tmp_path_factory):
+    out = tmp_path_factory.mktemp("uninterrupted")
+    run_sweep(load_sweep(config), out, quiet=True, cache=ScoreCache(out / "scores.sqlite"), leaderboard=False)
+    return rows(out)
+
+
+def rows(run_dir: Path) -> pd.DataFrame:
+    frame = pd.read_parquet(run_dir / "scores.parquet")[COLS]
+    return frame.sort_values(COLS[:3]).reset_index(drop=True)
+
+
+def committed(db: Path) -> int:
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(db, timeout=1) as con:
+            return con.execute("SELECT COUNT(*) FROM scores").fetchone()[0]
+    except sqlite3.OperationalError:  # the sweep has not created the table yet
+        return 0
+
+
+def interrupt_half_way(config: Path, cache: Path, out: Path, sig: int) -> tuple[int, subprocess.Popen]:
+    """Run ``exifbench sweep`` in a child process and send ``sig`` once half the cells are in."""
+    env = {**os.environ, "EXIFBENCH_CACHE": str(cache)}
+    env.pop("RAY_ADDRESS", None)
+    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "sweep", str(config), "--out", str(out),
+                             "--quiet"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    db, total = cache / "scores.sqlite", N_IMAGES * 3
+    deadline = time.monotonic() + 240
+    while committed(db) < total // 2 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    at_signal = committed(db)
+    proc.send_signal(sig)
+    proc.communicate(timeout=120)
+    return at_signal, proc
+
+
+def test_sweep_killed_half_way_resumes_to_the_uninterrupted_rows(config, uninterrupted, tmp_path):
+    at_kill, proc = interrupt_half_way(config, tmp_path / "cache", tmp_path / "killed", signal.SIGKILL)
+    total = N_IMAGES * 3
+    assert proc.returncode == -signal.SIGKILL and 0 < at_kill < total, (at_kill, proc.returncode)
+    kept = committed(tmp_path / "cache" / "scores.sqlite")
+    resumed = run_sweep(load_sweep(config), tmp_path / "resumed", quiet=True,
+                        cache=ScoreCache(tmp_path / "cache" / "scores.sqlite"), leaderboard=False)
+    assert (resumed.cached, resumed.computed) == (kept, total - kept)
+    again = rows(tmp_path / "resumed")
+    assert not again.duplicated(COLS[:3]).any() and len(again) == total
+    pd.testing.assert_frame_equal(again, uninterrupted)
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_cleanly_and_keeps_the_finished_cells(config, uninterrupted, tmp_path):
+    at_signal, proc = interrupt_half_way(config, tmp_path / "cache", tmp_path / "stopped", signal.SIGINT)
+    assert proc.returncode == 130 and "interrupted" in proc.stderr, proc.stderr[-2000:]
+    kept = committed(tmp_path / "cache" / "scores.sqlite")
+    assert at_signal <= kept < N_IMAGES * 3
+    resumed = run_sweep(load_sweep(config), tmp_path / "resumed", quiet=True,
+                        cache=ScoreCache(tmp_path / "cache" / "scores.sqlite"), leaderboard=False)
+    assert resumed.cached == kept
+    pd.testing.assert_frame_equal(rows(tmp_path / "resumed"), uninterrupted)

@@ -2,13 +2,19 @@
 from __future__ import annotations
 
 import json
+import os
 import warnings
+from pathlib import Path
 
 import pytest
 
 from harness.data.camera import darktable as dt
 from harness.data.camera.database import fallback_cameras, load_cameras
 from harness.data.camera.pipeline import jpeg_qtables
+
+#: the user's cache, read before the per-test isolated cache replaces the variable
+_USER_CACHE = Path(os.environ.get("EXIFBENCH_CACHE") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+                   / "exifbench").expanduser()
 
 _XML = """<Cameras>
 <Camera make="NIKON CORPORATION" model="NIKON D700">
@@ -67,12 +73,11 @@ def test_every_fallback_camera_has_its_own_quantisation_tables():
     assert len(tables) == len(fallback_cameras())
 
 
-def test_real_database_maps_darktable_to_exif_names_when_cached():
-    from harness.cache import cache_dir
-
-    cached = (cache_dir() / "camera").glob("cameras-v*.json")
-    if not any(cached) and dt.find_darktable(cache_dir() / "darktable") is None:
+def test_real_database_maps_darktable_to_exif_names_when_cached(monkeypatch):
+    cached = any((_USER_CACHE / "camera").glob("cameras-v*.json"))
+    if not cached and dt.find_darktable(_USER_CACHE / "darktable") is None:
         pytest.skip("darktable data not in the cache (run `exifbench data simulate` once to fetch it)")
+    monkeypatch.setenv("EXIFBENCH_CACHE", str(_USER_CACHE))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         cams = load_cameras(fetch=False, fallback=False)

@@ -38,7 +38,7 @@ def exifbench_detectors() -> list[DetectorSpec]:
             factory="detectors.exif.bc:ExifBinaryDetector",
             defaults={"tiling": "center", "epochs": 15, "batch_size": 100, "lr": 1e-3, "alpha": 0.05},
             trainable=True,
-            test_params={**_TINY, "epochs": 1, "batch_size": 2, "n_crops": 2},
+            test_params={**_TINY, "epochs": 6, "batch_size": 4, "n_crops": 8, "lr": 3e-3, "augment": False},
         ),
     ]
 

@@ -61,7 +61,7 @@ def committed(db: Path) -> int:
         return 0
 
 
-def interrupt_half_way(config: Path, cache: Path, out: Path, sig: int) -> tuple[int, subprocess.Popen]:
+def interrupt_half_way(config: Path, cache: Path, out: Path, sig: int) -> tuple[int, int, str]:
     """Run ``exifbench sweep`` in a child process and send ``sig`` once half the cells are in."""
     env = {**os.environ, "EXIFBENCH_CACHE": str(cache)}
     env.pop("RAY_ADDRESS", None)
@@ -73,14 +73,14 @@ def interrupt_half_way(config: Path, cache: Path, out: Path, sig: int) -> tuple[
         time.sleep(0.05)
     at_signal = committed(db)
     proc.send_signal(sig)
-    proc.communicate(timeout=120)
-    return at_signal, proc
+    _, stderr = proc.communicate(timeout=120)
+    return at_signal, proc.returncode, stderr
 
 
 def test_sweep_killed_half_way_resumes_to_the_uninterrupted_rows(config, uninterrupted, tmp_path):
-    at_kill, proc = interrupt_half_way(config, tmp_path / "cache", tmp_path / "killed", signal.SIGKILL)
+    at_kill, code, _ = interrupt_half_way(config, tmp_path / "cache", tmp_path / "killed", signal.SIGKILL)
     total = N_IMAGES * 3
-    assert proc.returncode == -signal.SIGKILL and 0 < at_kill < total, (at_kill, proc.returncode)
+    assert code == -signal.SIGKILL and 0 < at_kill < total, (at_kill, code)
     kept = committed(tmp_path / "cache" / "scores.sqlite")
     resumed = run_sweep(load_sweep(config), tmp_path / "resumed", quiet=True,
                         cache=ScoreCache(tmp_path / "cache" / "scores.sqlite"), leaderboard=False)
@@ -92,8 +92,8 @@ def test_sweep_killed_half_way_resumes_to_the_uninterrupted_rows(config, uninter
 
 @pytest.mark.slow
 def test_ctrl_c_stops_cleanly_and_keeps_the_finished_cells(config, uninterrupted, tmp_path):
-    at_signal, proc = interrupt_half_way(config, tmp_path / "cache", tmp_path / "stopped", signal.SIGINT)
-    assert proc.returncode == 130 and "interrupted" in proc.stderr, proc.stderr[-2000:]
+    at_signal, code, stderr = interrupt_half_way(config, tmp_path / "cache", tmp_path / "stopped", signal.SIGINT)
+    assert code == 130 and "interrupted" in stderr, stderr[-2000:]
     kept = committed(tmp_path / "cache" / "scores.sqlite")
     assert at_signal <= kept < N_IMAGES * 3
     resumed = run_sweep(load_sweep(config), tmp_path / "resumed", quiet=True,

@@ -25,7 +25,7 @@ from harness.api import ConfigError, ExifbenchError
 from harness.engine.plan import Cell, Plan
 from harness.engine.work import SampleWork
 
-__all__ = ["EngineStats", "chunk_work", "gpu_shares", "start_actors", "pooled_actors", "run_cells"]
+__all__ = ["EngineStats", "chunk_work", "gpu_shares", "start_actors", "pooled_actors", "release_actors", "run_cells"]
 
 #: restarts of a dead actor (and retries of its calls) before the sweep gives up
 ACTOR_RESTARTS = 4
@@ -196,6 +196,17 @@ def pooled_actors(ray, plan: Plan, needed: Sequence[int], cluster_gpus: float) -
     for i, actors in fresh.items():
         pool[keys[i]] = actors
     return {i: pool[keys[i]] for i in needed}
+
+
+def release_actors() -> None:
+    """End the actors kept between sweeps (their models free their memory and GPUs)."""
+    import ray
+
+    for group in _POOL["actors"].values():
+        for actor in group:
+            if ray.is_initialized():
+                ray.kill(actor)
+    _POOL["actors"] = {}
 
 
 def _forget(actors: dict[int, list[Any]]) -> None:

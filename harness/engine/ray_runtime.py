@@ -1,7 +1,7 @@
 """Starting or joining Ray: the one place that decides which cluster a run uses.
 
-``--address`` or ``RAY_ADDRESS`` joins an existing cluster; otherwise a local Ray is started
-with the machine's CPUs. Ray's own logging to the terminal is kept quiet.
+``--address`` or ``RAY_ADDRESS`` joins an existing cluster; otherwise a new local Ray is
+started with the machine's CPUs (never one found running on the machine). Ray's own logging to the terminal is kept quiet.
 """
 from __future__ import annotations
 
@@ -24,7 +24,9 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> Any:
     if address:
         ray.init(address=address, **kwargs)
     else:
-        ray.init(num_cpus=num_cpus or os.cpu_count() or 1, **kwargs)
+        # "local": a new Ray of this process, never one that happens to run on this machine
+        # (without it, ray.init joins the last cluster started here, e.g. someone else's).
+        ray.init(address="local", num_cpus=num_cpus or os.cpu_count() or 1, **kwargs)
     return ray
 
 

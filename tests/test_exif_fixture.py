@@ -106,3 +106,10 @@ def test_bc_checkpoint_given_as_backbone_is_rejected_with_key_names():
 def test_backbone_checkpoint_given_as_bc_is_rejected_with_key_names():
     with pytest.raises(CheckpointError, match=r"missing keys.*diffusionextractor.*unexpected keys.*backbone\."):
         harness.load_detector("exif-bc", checkpoint=str(FIXTURE / "backbone_checkpoint.pth"))
+
+
+def test_harness_perturbations_equal_the_authors_evaluation_perturbations():
+    image = Image.open(FIXTURE / "landscape_300x200.png").convert("RGB")
+    for spec, name in (("jpeg(quality=95)", "jpeg95"), ("resize(scale=0.5)", "resize0.5"), ("blur(sigma=1.0)", "blur1.0")):
+        ours, theirs = np.asarray(harness.perturb(spec, image)), np.asarray(_authors_perturbation(image, name))
+        assert ours.shape == theirs.shape and np.array_equal(ours, theirs), spec

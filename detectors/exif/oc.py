@@ -23,9 +23,9 @@ from sklearn.mixture import GaussianMixture
 
 from harness.api import CheckpointError, ConfigError
 from harness.detector import TrainingSet
-from harness.train.checkpoint import data_manifest_sha256, read_checkpoint, write_checkpoint
+from harness.train.checkpoint import data_manifest_sha256, load_state_dict_strict, read_checkpoint, write_checkpoint
 from detectors.exif.base import ExifDetectorBase
-from detectors.exif.model import BackboneConfig
+from detectors.exif.model import BackboneConfig, SDAIEBackbone
 from detectors.exif.weights import RANDOM, config_from_params, load_backbone, source_sha256
 
 __all__ = ["ExifOneClassDetector", "fit_gmm", "gmm_threshold"]
@@ -85,9 +85,6 @@ class ExifOneClassDetector(ExifDetectorBase):
         missing = [f"gmm.{k}" for k in _GMM_KEYS if f"gmm.{k}" not in weights]
         if missing:
             raise CheckpointError(f"exif-oc checkpoint {str(folder)!r}: missing keys {missing}")
-        from detectors.exif.model import SDAIEBackbone
-        from harness.train.checkpoint import load_state_dict_strict
-
         backbone = SDAIEBackbone(config_from_params(manifest["params"]))
         state = {k[len("backbone."):]: v for k, v in weights.items() if k.startswith("backbone.")}
         extra = sorted(k for k in weights if not k.startswith(("backbone.", "gmm.")))

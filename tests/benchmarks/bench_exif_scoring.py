@@ -13,7 +13,6 @@ fastest of each is kept, since a shared machine's load varies.
 from __future__ import annotations
 
 import argparse
-import copy
 import tempfile
 import time
 from pathlib import Path

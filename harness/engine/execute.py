@@ -174,28 +174,39 @@ def _threads(ray, plan: Plan, needed: Sequence[int], shares: dict[int, float], i
     return max(1, cpus // max(1, sum(plan.detectors[j].actors for j in needed if shares[j] == 0)))
 
 
-#: actors kept between the sweeps of one Ray session (a notebook, the demo): loading a model
-#: costs seconds. Keyed by detector key, GPU share and replicas; GPU actors that a sweep does
-#: not need are released so that their GPUs can be placed again.
+#: CPU actors kept between the sweeps of one Ray session (a notebook, the demo): loading a
+#: model costs seconds. Keyed by detector key and replicas. Actors holding a GPU share are
+#: never kept: they end with their sweep, so the GPUs are free for training jobs and others.
 _POOL: dict[str, Any] = {"job": None, "actors": {}}
 POOL_SIZE = 8
 
 
 def pooled_actors(ray, plan: Plan, needed: Sequence[int], cluster_gpus: float) -> dict[int, list[Any]]:
-    """Like :func:`start_actors`, reusing live actors of earlier sweeps in this Ray session."""
+    """Like :func:`start_actors`, reusing live CPU actors of earlier sweeps in this Ray session."""
     job = ray.get_runtime_context().get_job_id()
     if _POOL["job"] != job:
         _POOL.update(job=job, actors={})
     pool: dict[tuple, list[Any]] = _POOL["actors"]
     shares = gpu_shares(plan, needed, cluster_gpus)
-    keys = {i: (plan.detectors[i].key, shares[i], plan.detectors[i].actors) for i in needed}
-    for key in [k for k in pool if k not in keys.values() and (k[1] > 0 or len(pool) > POOL_SIZE)]:
+    keys = {i: (plan.detectors[i].key, plan.detectors[i].actors) for i in needed if shares[i] == 0}
+    stale = [k for k in pool if k not in keys.values()]
+    for key in stale[:max(0, len(pool) + len(keys) - POOL_SIZE)]:  # oldest first
         for actor in pool.pop(key):
             ray.kill(actor)
-    fresh = start_actors(ray, plan, needed, cluster_gpus, only=[i for i in needed if keys[i] not in pool])
+    fresh = start_actors(ray, plan, needed, cluster_gpus, only=[i for i in needed if keys.get(i) not in pool])
     for i, actors in fresh.items():
-        pool[keys[i]] = actors
-    return {i: pool[keys[i]] for i in needed}
+        if i in keys:
+            pool[keys[i]] = actors
+    return {i: pool[keys[i]] if i in keys else fresh[i] for i in needed}
+
+
+def _end_gpu_actors(ray, actors: dict[int, list[Any]]) -> None:
+    """GPU actors are not pooled (see ``_POOL``): end them with their sweep."""
+    pooled = {id(a) for group in _POOL["actors"].values() for a in group}
+    for group in actors.values():
+        for actor in group:
+            if id(actor) not in pooled:
+                ray.kill(actor)
 
 
 def release_actors() -> None:
@@ -298,6 +309,7 @@ def run_cells(ray, plan: Plan, cells: Sequence[Cell], on_result: Callable[[list,
     stats = stats if stats is not None else EngineStats()
     start = time.monotonic()
     needed = sorted(set(detectors if detectors is not None else ()) | {c.detector for c in cells})
+    own = actors is None
     actors = actors if actors is not None else pooled_actors(ray, plan, needed, cluster_gpus())
     chunks = chunk_work(cells, images_per_chunk)
     stats.chunks = len(chunks)
@@ -322,4 +334,6 @@ def run_cells(ray, plan: Plan, cells: Sequence[Cell], on_result: Callable[[list,
     finally:
         stats.wall_s = time.monotonic() - start
     stats.actors = {plan.detectors[i].label: ray.get([a.where.remote() for a in actors[i]]) for i in needed}
+    if own:
+        _end_gpu_actors(ray, actors)
     return thresholds

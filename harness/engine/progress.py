@@ -1,4 +1,8 @@
-"""A progress line: cells and images done, images per second, ETA, cache hits."""
+"""A progress line: cells and images done, cache hits, failures, images per second, elapsed, ETA.
+
+Redrawn in place on a terminal (twice a second), printed every 10 s otherwise; ``quiet``
+prints nothing. The sweep's end summary (computed, cached, failed) is ``SweepResult.summary``.
+"""
 from __future__ import annotations
 
 import sys
@@ -8,6 +12,8 @@ __all__ = ["Progress"]
 
 
 class Progress:
+    """Counts what the engine reports; ``images`` counts images whose cells are all done."""
+
     def __init__(self, total_cells: int, total_images: int, cached: int, quiet: bool = False, stream=None):
         self.total_cells, self.total_images, self.cached = total_cells, total_images, cached
         self.cells = cached
@@ -33,8 +39,8 @@ class Progress:
         rate = self.images / elapsed
         left = self.total_images - self.images
         eta = f"{left / rate:5.0f}s" if rate > 0 else "    ?"
-        return (f"cells {self.cells}/{self.total_cells} (cached {self.cached}, failed {self.failed}) | "
-                f"images {self.images}/{self.total_images} | {rate:6.1f} img/s | ETA {eta}")
+        return (f"cells {self.cells}/{self.total_cells} (cache hits {self.cached}, failed {self.failed}) | "
+                f"images {self.images}/{self.total_images} | {rate:6.1f} img/s | {elapsed:5.0f}s | ETA {eta}")
 
     def _print(self, end: str) -> None:
         if not self.quiet:

@@ -26,6 +26,9 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> Any:
     else:
         # "local": a new Ray of this process, never one that happens to run on this machine
         # (without it, ray.init joins the last cluster started here, e.g. someone else's).
+        # Ray starts workers at niceness 15, so on a shared machine every other process
+        # would come first; the sweep's workers are the work, so they run at normal priority.
+        os.environ.setdefault("RAY_worker_niceness", "0")
         ray.init(address="local", num_cpus=num_cpus or os.cpu_count() or 1, **kwargs)
     return ray
 

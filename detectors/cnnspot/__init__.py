@@ -11,8 +11,8 @@ from harness.api import DetectorSpec
 from harness.hookspecs import hookimpl
 
 #: tiny and fast (CPU, seconds) for the conformance kit; not a benchmark configuration
-TEST_PARAMS = {"preset": "cpu-small", "load_size": None, "train_crop": 32, "aug_prob": 0.0,
-               "epochs": 6, "batch_size": 8, "lr": 1e-3, "patience": None, "val_fraction": 0.0}
+TEST_PARAMS = {"preset": "cpu-small", "load_size": None, "train_crop": 64, "aug_prob": 0.0,
+               "epochs": 8, "batch_size": 8, "lr": 1e-3, "patience": None, "val_fraction": 0.0}
 
 
 @hookimpl

@@ -104,6 +104,17 @@ def _cmd_data_check(args: argparse.Namespace) -> int:
     return report.exit_code(strict=args.strict)
 
 
+def _cmd_data_simulate(args: argparse.Namespace) -> int:
+    from harness.data.camera import simulate
+    from harness.data.layouts import image_files
+
+    scenes = image_files(args.scenes) if args.scenes else None
+    out = simulate(args.cameras, args.photos, args.out, scenes=scenes, seed=args.seed, size=tuple(args.size),
+                   address=args.address, progress=not args.quiet)
+    print(f"{args.photos} simulated photographs in {out / 'images'} (manifest: {out / 'manifest.csv'})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="exifbench", description=__doc__)
     p.add_argument("-v", "--verbose", action="store_true", help="log what happens")
@@ -160,6 +171,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1), help="processes that decode")
     s.add_argument("--strict", action="store_true", help="exit non-zero on warnings too (format bias, imbalance)")
     s.set_defaults(func=_cmd_data_check)
+    s = data.add_parser("simulate", help="simulated camera photographs with EXIF (a real-only folder)")
+    s.add_argument("--cameras", type=int, required=True, help="number of camera models")
+    s.add_argument("--photos", type=int, required=True, help="number of photographs")
+    s.add_argument("--out", type=Path, required=True)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--scenes", type=Path, default=None, help="folder of scene photos (default: built-in samples)")
+    s.add_argument("--size", type=int, nargs=2, default=(512, 384), metavar=("W", "H"))
+    s.add_argument("--quiet", action="store_true")
+    ray_opts(s)
+    s.set_defaults(func=_cmd_data_simulate)
     return p
 
 

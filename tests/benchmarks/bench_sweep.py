@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -171,10 +172,20 @@ def rows(run_dir: Path) -> pd.DataFrame:
     return pd.read_parquet(run_dir / "scores.parquet")[cols].sort_values(cols[:3]).reset_index(drop=True)
 
 
+def clear_round(work: Path, r: int) -> None:
+    """Every run of (a) starts from an empty score cache (a reused --work keeps old ones)."""
+    for path in work.glob(f"a{r}.sqlite*"):
+        path.unlink()
+    for name in (f"cli-cache{r}", f"a{r}", f"a{r}-again", f"cli{r}", f"cli{r}-again"):
+        shutil.rmtree(work / name, ignore_errors=True)
+
+
 def one_round(r: int, work: Path, config_path: Path, samples, chains, params) -> dict[str, float]:
     import torch
 
     from harness.engine.execute import release_actors
+
+    clear_round(work, r)
 
     torch.set_num_threads(os.cpu_count() or 1)
     t = {}

@@ -109,8 +109,10 @@ def _train_all(zoo: ZooBuild, address: str | None, log: Callable[[str], None]) -
         params = {**job.params, **{k: checkpoints[v] for k, v in job.needs.items()}}
         out = cache_dir("demo", "checkpoints") / f"{job.trainer}-{_fingerprint(job, [s.sample_id for s in samples], params)}"
         start = time.monotonic()
+        existed = (out / "manifest.json").is_file()
         run_training(job.trainer, params, samples, out, seed=0, address=address)
-        log(f"  trained {job.trainer} on {len(samples)} images ({time.monotonic() - start:.1f}s) -> {out}")
+        how = "from the cache" if existed else f"trained in {time.monotonic() - start:.1f}s"
+        log(f"  {job.trainer} on {len(samples)} images ({how}) -> {out}")
         checkpoints[job.trainer] = str(out)
     return checkpoints
 

@@ -77,6 +77,7 @@ def interrupt_half_way(config: Path, cache: Path, out: Path, sig: int) -> tuple[
     return at_signal, proc.returncode, stderr
 
 
+@pytest.mark.slow  # a child process starts its own Ray: about a minute on a 2-core machine
 def test_sweep_killed_half_way_resumes_to_the_uninterrupted_rows(config, uninterrupted, tmp_path):
     at_kill, code, _ = interrupt_half_way(config, tmp_path / "cache", tmp_path / "killed", signal.SIGKILL)
     total = N_IMAGES * 3

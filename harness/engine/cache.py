@@ -31,6 +31,9 @@ class ScoreCache:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, timeout=60)
         self._db.execute("PRAGMA journal_mode=WAL" if path else "PRAGMA journal_mode=MEMORY")
+        # With WAL, NORMAL loses no committed batch when the process is killed (only on power
+        # loss), and spares one disk sync per batch.
+        self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS scores (key TEXT PRIMARY KEY, score REAL, error TEXT, created REAL)"
         )

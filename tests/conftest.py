@@ -51,3 +51,12 @@ def solid(color=(10, 200, 30), size=(32, 24), mode="RGB") -> Image.Image:
 def noise_image(size=(80, 60), seed=0) -> Image.Image:
     rng = np.random.default_rng(seed)
     return Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8))
+
+
+def spectrum_checkpoint(folder: Path, n_bins: int = 32, n: int = 8, seed: int = 0) -> str:
+    """A `spectrum` checkpoint trained on the conformance kit's synthetic images (seconds)."""
+    from harness.testing import synthetic_training_set
+    from harness.train.jobs import fit_locally
+
+    train = synthetic_training_set(folder / "train", n=n, seed=seed)
+    return fit_locally("spectrum", {"n_bins": n_bins}, train.samples, folder / "ckpt")

@@ -15,8 +15,7 @@ from harness.data import decode
 from harness.data.layouts import read_binary_folders
 from harness.engine.cache import ScoreCache
 from harness.engine.sweep import run_sweep
-from harness.testing import synthetic_training_set
-from harness.train.jobs import fit_locally
+from tests.conftest import spectrum_checkpoint
 from tests.test_decode import AWKWARD
 
 COPIES = 3
@@ -54,8 +53,7 @@ def write_corpus(root, seed: int = 0) -> dict[str, str]:
 def awkward_run(tmp_path_factory, ray_session):
     tmp = tmp_path_factory.mktemp("awkward")
     expected = write_corpus(tmp / "data")
-    train = synthetic_training_set(tmp / "train", n=12, seed=5)
-    ckpt = fit_locally("spectrum", {"n_bins": 64}, train.samples, tmp / "ckpt")
+    ckpt = spectrum_checkpoint(tmp, n_bins=64, n=12, seed=5)
     (tmp / "sweep.toml").write_text(f"""
 [run]
 seed = 0

@@ -14,9 +14,7 @@ from harness.config import load_sweep
 from harness.engine.cache import ScoreCache
 from harness.engine.plan import make_plan
 from harness.engine.sweep import run_sweep
-from harness.testing import synthetic_training_set
-from harness.train.jobs import fit_locally
-from tests.conftest import write_binary_folders
+from tests.conftest import spectrum_checkpoint, write_binary_folders
 
 COLS = ["detector", "sample_id", "perturbation", "score", "error"]
 
@@ -25,8 +23,7 @@ COLS = ["detector", "sample_id", "perturbation", "score", "error"]
 def setup(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("engine_cache")
     data = write_binary_folders(tmp / "data", generators=("gana", "ganb"), n=3)
-    train = synthetic_training_set(tmp / "train", n=8, seed=2)
-    ckpt = fit_locally("spectrum", {"n_bins": 32}, train.samples, tmp / "ckpt")
+    ckpt = spectrum_checkpoint(tmp, n_bins=32, n=8, seed=2)
     return tmp, data, ckpt
 
 
@@ -104,8 +101,7 @@ def test_adding_a_detector_computes_and_loads_only_the_new_one(setup, base, tmp_
 
 def test_cell_keys_follow_content_not_labels_or_placement(setup, tmp_path):
     tmp, data, ckpt = setup
-    train = synthetic_training_set(tmp_path / "train", n=8, seed=9)
-    other = fit_locally("spectrum", {"n_bins": 32}, train.samples, tmp_path / "ckpt")
+    other = spectrum_checkpoint(tmp_path, n_bins=32, n=8, seed=9)
     grid = '["none", "noise(sigma=2)"]'
 
     def keys(checkpoint, seed=0, **extra):

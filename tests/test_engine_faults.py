@@ -10,17 +10,14 @@ import pytest
 from harness.config import load_sweep
 from harness.engine.execute import run_cells, start_actors
 from harness.engine.plan import make_plan
-from harness.testing import synthetic_training_set
-from harness.train.jobs import fit_locally
-from tests.conftest import write_binary_folders
+from tests.conftest import spectrum_checkpoint, write_binary_folders
 
 
 @pytest.fixture(scope="module")
 def plan(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("engine_faults")
     data = write_binary_folders(tmp / "data", generators=("gana",), n=8)
-    train = synthetic_training_set(tmp / "train", n=8, seed=4)
-    ckpt = fit_locally("spectrum", {"n_bins": 32}, train.samples, tmp / "ckpt")
+    ckpt = spectrum_checkpoint(tmp, n_bins=32, n=8, seed=4)
     path = tmp / "sweep.toml"
     path.write_text(f'[run]\nseed = 0\n[[datasets]]\nname = "tiny"\nlayout = "binary-folders"\nroot = "{data}"\n'
                     f'[[detectors]]\nname = "spectrum"\ncheckpoint = "{ckpt}"\nn_bins = 32\n'

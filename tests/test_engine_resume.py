@@ -16,9 +16,7 @@ import pytest
 from harness.config import load_sweep
 from harness.engine.cache import ScoreCache
 from harness.engine.sweep import run_sweep
-from harness.testing import synthetic_training_set
-from harness.train.jobs import fit_locally
-from tests.conftest import write_binary_folders
+from tests.conftest import spectrum_checkpoint, write_binary_folders
 
 COLS = ["detector", "sample_id", "perturbation", "score", "error"]
 N_IMAGES = 2 * 2 * 60
@@ -29,8 +27,7 @@ GRID = '["none", "jpeg(quality=70)", "resize(scale=0.5)"]'
 def config(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("engine_resume")
     data = write_binary_folders(tmp / "data", generators=("gana", "ganb"), n=60)
-    train = synthetic_training_set(tmp / "train", n=8, seed=3)
-    ckpt = fit_locally("spectrum", {"n_bins": 32}, train.samples, tmp / "ckpt")
+    ckpt = spectrum_checkpoint(tmp, n_bins=32, n=8, seed=3)
     path = tmp / "sweep.toml"
     # Small chunks (two images each), so that cells are committed often.
     path.write_text(f'[run]\nseed = 0\nbatch_size = 6\n[[datasets]]\nname = "tiny"\nlayout = "binary-folders"\n'

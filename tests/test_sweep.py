@@ -12,9 +12,7 @@ from harness.data.layouts import read_binary_folders
 from harness.engine.cache import ScoreCache
 from harness.engine.sweep import run_sweep
 from harness.metrics import compute_metrics
-from harness.testing import synthetic_training_set
-from harness.train.jobs import fit_locally
-from tests.conftest import write_binary_folders
+from tests.conftest import spectrum_checkpoint, write_binary_folders
 
 GRID = '["none", "jpeg(quality=[90,50])", "blur(sigma=1)"]'
 
@@ -25,8 +23,7 @@ def sweep_setup(tmp_path_factory):
     data = write_binary_folders(tmp_path / "data", generators=("gana", "ganb"), n=4)
     (data / "gana" / "1_fake" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
     (data / "ganb" / "0_real" / "empty.jpg").write_bytes(b"")
-    train = synthetic_training_set(tmp_path / "train", n=12, seed=5)
-    ckpt = fit_locally("spectrum", {"n_bins": 64}, train.samples, tmp_path / "ckpt")
+    ckpt = spectrum_checkpoint(tmp_path, n_bins=64, n=12, seed=5)
     config = tmp_path / "sweep.toml"
     config.write_text(f"""
 [run]

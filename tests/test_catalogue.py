@@ -36,12 +36,63 @@ def test_the_benchmarks_the_design_names_are_all_catalogued():
             "chameleon", "wildrf", "cnnspot-progan-train", "zoo"} <= set(CATALOGUE)
 
 
-def test_counts_without_their_source_are_refused(tmp_path):
+def _write_entry(tmp_path, extra: str = "", counts: str = "", source: str = 'counts_source = "Table 1"\n'):
     path = tmp_path / "x.toml"
     path.write_text('[dataset]\nname="x"\ntitle="x"\nlayout="manifest"\nobtain="x"\nlicence="x"\ncitation="x"\n'
-                    '[dataset.generators]\ng="gan"\n[dataset.counts.g]\nfake=10\n')
+                    + source + extra + '[dataset.generators]\ng="gan"\n' + counts)
+    return path
+
+
+def test_counts_without_their_source_are_refused(tmp_path):
     with pytest.raises(ConfigError, match="counts_source"):
-        read_entry(path)
+        read_entry(_write_entry(tmp_path, counts="[dataset.counts.g]\nfake=10\n", source=""))
+
+
+@pytest.mark.parametrize("name", sorted(CATALOGUE))
+def test_every_entry_cites_where_its_counts_come_from_or_says_what_was_searched(name):
+    entry = CATALOGUE[name]
+    if entry.counts:
+        assert "github.com/" in entry.counts_source or "Table" in entry.counts_source, entry.counts_source
+    elif name != "zoo":  # the zoo's counts are computed by its recipe, not published
+        assert "Searched" in entry.counts_note, f"{name}: say what was searched for published counts"
+
+
+@pytest.mark.parametrize("name", sorted(n for n in CATALOGUE if CATALOGUE[n].counts))
+def test_counts_name_only_generators_or_real_subsets_of_their_entry(name):
+    entry = CATALOGUE[name]
+    for key, classes in entry.counts.items():
+        assert key in entry.generators or (key in entry.real_subsets and set(classes) == {"real"}), key
+        assert all(isinstance(n, int) and n > 0 for n in classes.values())
+
+
+def test_cnndetection_has_published_real_and_fake_counts_for_all_13_generators():
+    entry = CATALOGUE["cnndetection"]
+    assert set(entry.counts) == set(entry.generators)
+    assert all(set(c) == {"real", "fake"} for c in entry.counts.values())
+    assert "demo_dirs_log.txt" in entry.counts_source
+
+
+def test_universalfakedetect_counts_fakes_per_generator_and_reals_per_real_folder():
+    entry = CATALOGUE["universalfakedetect"]
+    assert {g: c for g, c in entry.counts.items() if g in entry.generators} == {g: {"fake": 1000} for g in entry.generators}
+    assert {r: entry.counts[r] for r in entry.real_subsets} == {"laion": {"real": 1000}, "imagenet": {"real": 1000}}
+
+
+def test_a_real_subset_takes_a_real_count_only(tmp_path):
+    ok = read_entry(_write_entry(tmp_path, 'real_subsets = ["laion"]\n', "[dataset.counts.laion]\nreal = 5\n"))
+    assert ok.counts == {"laion": {"real": 5}}
+    with pytest.raises(ConfigError, match="real = N only"):
+        read_entry(_write_entry(tmp_path, 'real_subsets = ["laion"]\n', "[dataset.counts.laion]\nfake = 5\n"))
+
+
+@pytest.mark.parametrize("counts,match", [("[dataset.counts.h]\nfake = 5\n", "neither in"),
+                                          ("[dataset.counts.g]\nfake = 4.5\n", "whole numbers"),
+                                          ("[dataset.counts.g]\nfake = -1\n", "whole numbers"),
+                                          ('[dataset.counts.g]\nfake = "5"\n', "whole numbers"),
+                                          ("[dataset.counts.g]\ntotal = 5\n", "real = N and/or fake = N")])
+def test_counts_for_unknown_names_or_that_are_not_whole_numbers_are_refused(tmp_path, counts, match):
+    with pytest.raises(ConfigError, match=match):
+        read_entry(_write_entry(tmp_path, counts=counts))
 
 
 def _genimage_tree(root):

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from harness.cli import main
-from harness.data.catalogue import read_entry
+from harness.data.catalogue import load_catalogue, read_entry
 from harness.data.check import check_dataset, estimate_jpeg_quality
 from tests.conftest import write_binary_folders
 
@@ -95,3 +95,21 @@ def test_cli_data_check_exits_non_zero_and_prints_findings(clean, capsys):
     code = main(["data", "check", "cnnspot-progan-train", "--root", str(clean), "--workers", "1"])
     out = capsys.readouterr().out
     assert code == 1 and "generator 'airplane' of cnnspot-progan-train is missing" in out
+
+
+def test_counts_that_differ_from_a_catalogue_entrys_published_ones_are_errors_citing_the_source(tmp_path):
+    entry = load_catalogue()["cnndetection"]
+    root = write_binary_folders(tmp_path / "cnn", generators=("san",), n=3)
+    mismatches = [f.message for f in check_dataset(entry, root).findings if f.code == "count-mismatch"]
+    assert "san real: 3 images, 219 expected" in "\n".join(mismatches)
+    assert all("demo_dirs_log.txt" in m for m in mismatches)
+
+
+def test_a_real_folder_short_of_its_published_count_is_an_error(tmp_path):
+    entry = load_catalogue()["universalfakedetect"]
+    root = write_binary_folders(tmp_path / "diffusion_datasets", generators=("guided",), n=2)
+    (root / "imagenet").mkdir()
+    (root / "guided" / "0_real").rename(root / "imagenet" / "0_real")   # reals in their own folder
+    messages = [f.message for f in check_dataset(entry, root).findings if f.code == "count-mismatch"]
+    assert any(m.startswith("imagenet real: 2 images, 1000 expected") for m in messages), messages
+    assert any(m.startswith("guided fake: 2 images, 1000 expected") for m in messages), messages

@@ -6,10 +6,11 @@ Each file has a ``[dataset]`` table:
   the data), ``licence``, ``citation``, and ``[dataset.generators]`` (generator -> family;
   the generator is the name the layout gives, e.g. the first folder below the root);
 - ``source``: where the benchmark is published (URL);
-- expected counts, only where published: ``[dataset.counts.GENERATOR]`` with ``real``
-  and/or ``fake`` integers, and ``counts_source`` saying where they come from (paper table
-  or README) — a file with counts but no source is refused; ``counts_note`` says why
-  counts are absent;
+- expected counts, only where published: ``[dataset.counts.NAME]`` with ``real`` and/or
+  ``fake`` integers, NAME a generator or one of ``real_subsets`` (which takes ``real``
+  only), and ``counts_source`` naming where each number comes from (repository and file,
+  or paper and table) — a file with counts but no source is refused; ``counts_note`` says
+  what was searched and why counts are absent;
 - ``[dataset.layout_options]``: options passed to the layout (e.g. GenImage's ``split``);
 - ``real_subsets``: folders that hold only reals (UniversalFakeDetect's ``laion``);
 - ``single_generator = true``: the set has no per-generator folders, so the root itself is
@@ -46,7 +47,7 @@ class CatalogueEntry:
     path: Path
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False)
     source: str = ""
-    #: generator -> {"real": n, "fake": n}, only where a published count exists
+    #: generator (or real subset) -> {"real": n, "fake": n}, only where a published count exists
     counts: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
     counts_source: str = ""
     counts_note: str = ""
@@ -55,17 +56,29 @@ class CatalogueEntry:
     single_generator: bool = False
 
 
+def _count_classes(name: str, table: Mapping[str, Any]) -> set[str] | None:
+    """Classes a counts table may give for ``name``: reals only for a real subset."""
+    if name in table["generators"]:
+        return {"real", "fake"}
+    return {"real"} if name in table.get("real_subsets", ()) else None
+
+
 def _counts(table: Mapping[str, Any], path: Path) -> dict[str, dict[str, int]]:
-    counts = table.get("counts", {})
     out: dict[str, dict[str, int]] = {}
-    for gen, value in counts.items():
-        if gen not in table["generators"]:
-            raise ConfigError(f"{path}: counts for {gen!r}, which is not in [dataset.generators]")
-        if not isinstance(value, dict) or not set(value) <= {"real", "fake"} or not value:
-            raise ConfigError(f"{path}: [dataset.counts.{gen}] takes real = N and/or fake = N")
-        out[gen] = {k: int(v) for k, v in value.items()}
+    for name, value in table.get("counts", {}).items():
+        classes = _count_classes(name, table)
+        if classes is None:
+            raise ConfigError(f"{path}: counts for {name!r}, which is neither in [dataset.generators] "
+                              "nor in real_subsets")
+        if not isinstance(value, dict) or not value or not set(value) <= classes:
+            raise ConfigError(f"{path}: [dataset.counts.{name}] takes "
+                              + ("real = N and/or fake = N" if "fake" in classes else "real = N only (a real subset)"))
+        if any(isinstance(n, bool) or not isinstance(n, int) or n < 0 for n in value.values()):
+            raise ConfigError(f"{path}: [dataset.counts.{name}] needs whole numbers of images, got {value}")
+        out[name] = dict(value)
     if out and not str(table.get("counts_source", "")).strip():
-        raise ConfigError(f"{path}: expected counts need counts_source (the paper table or README they come from)")
+        raise ConfigError(f"{path}: expected counts need counts_source (the repository file or paper table "
+                          "they come from)")
     return out
 
 

@@ -6,7 +6,9 @@ meaningless, so the check reports, per generator and class:
 - **errors** (exit code 1): the layout cannot read the folder; images outside any class
   folder (a misnamed ``1_fakes/`` or ``Real/``), which the layout would silently skip;
   generators of the entry that are missing, folders that are not generators of the entry;
-  counts that differ from the published ones; a generator without reals or without fakes;
+  counts that differ from the published ones (per generator, and per real-only folder such as
+  UniversalFakeDetect's ``laion``; each message cites the entry's ``counts_source``); a
+  generator without reals or without fakes;
   files that cannot be decoded (with the decoder's reason);
 - **warnings** (exit code 0, or 1 with ``--strict``): class imbalance (one class more than
   twice the other); real and generated images in different formats, or JPEGs of very
@@ -223,6 +225,7 @@ def _generator_findings(entry: CatalogueEntry, groups: dict) -> list[Finding]:
 
 
 def _count_findings(entry: CatalogueEntry, groups: dict) -> list[Finding]:
+    """Published counts against the folder's; keys are generators or real-only subsets."""
     out = []
     for gen, expected in sorted(entry.counts.items()):
         for cls, n in expected.items():

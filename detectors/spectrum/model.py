@@ -9,12 +9,15 @@ regression (scikit-learn) on that 1-D feature gives P(generated).
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+import scipy.fft
 import torch
 from PIL import Image
+from scipy import sparse
 from scipy.interpolate import interp1d
 from sklearn.linear_model import LogisticRegression
 
@@ -22,13 +25,14 @@ from harness.api import CheckpointError
 from harness.detector import BaseDetector, TrainingSet
 from harness.train.checkpoint import data_manifest_sha256, read_checkpoint, write_checkpoint
 
-__all__ = ["SpectrumDetector", "azimuthal_average", "spectrum_feature"]
+__all__ = ["SpectrumDetector", "azimuthal_average", "spectrum_feature", "spectrum_feature_reference"]
 
 EPS = 1e-8
 
 
 def azimuthal_average(image: np.ndarray) -> np.ndarray:
-    """Mean of ``image`` over rings of integer radius around its centre."""
+    """Mean of ``image`` over rings of integer radius around its centre (the authors' way;
+    kept as the reference the fast path is tested against)."""
     h, w = image.shape
     y, x = np.indices((h, w))
     r = np.hypot(x - w / 2.0, y - h / 2.0).astype(np.int64).ravel()
@@ -37,7 +41,48 @@ def azimuthal_average(image: np.ndarray) -> np.ndarray:
     return sums[counts > 0] / counts[counts > 0]
 
 
+@lru_cache(maxsize=64)
+def _ring_operator(h: int, w: int) -> sparse.csr_matrix:
+    """The azimuthal average of the centred full spectrum as a sparse (rings x half-plane)
+    matrix on the ``rfft2`` half-plane: a real image's spectrum is conjugate-symmetric, so
+    every full-plane magnitude is one of the half-plane's; ``fftshift`` is only a
+    permutation. Rings as :func:`azimuthal_average` (integer radius about (h/2, w/2))."""
+    i, j = np.indices((h, w))
+    ring = np.hypot(j - w / 2.0, i - h / 2.0).astype(np.int64).ravel()
+    u, v = ((i - h // 2) % h).ravel(), ((j - w // 2) % w).ravel()  # unshifted frequencies
+    mirror = v > w // 2                                              # not stored by rfft2
+    u[mirror], v[mirror] = (-u[mirror]) % h, (-v[mirror]) % w
+    half = w // 2 + 1
+    counts = np.bincount(ring)
+    rows = np.cumsum(counts > 0)[ring] - 1                           # drop empty rings
+    return sparse.csr_matrix((1.0 / counts[ring], (rows, u * half + v)), shape=(int((counts > 0).sum()), h * half))
+
+
+@lru_cache(maxsize=64)
+def _interpolator(size: int, n_bins: int, kind: str) -> np.ndarray:
+    """Spline interpolation is linear in the data: the (n_bins x size) matrix that
+    ``interp1d(linspace(0, n_bins, size), profile, kind)`` applies at ``n_bins`` points."""
+    points = np.linspace(0, n_bins, num=size)
+    return interp1d(points, np.eye(size), kind=kind, axis=0)(np.linspace(0, n_bins, num=n_bins))
+
+
 def spectrum_feature(image: Image.Image, n_bins: int = 300, interpolation: str = "cubic") -> np.ndarray:
+    """The authors' feature. Computed on the ``rfft2`` half-plane with a cached ring
+    operator and interpolation matrix (about 7x faster on 512 x 384 images); equal to the
+    step-by-step computation (:func:`spectrum_feature_reference`) up to float rounding."""
+    grey = np.asarray(image.convert("L"), dtype=np.float64)
+    if min(grey.shape) < 2:
+        return spectrum_feature_reference(image, n_bins, interpolation)
+    ring = _ring_operator(*grey.shape)
+    if ring.shape[0] < 4:
+        return spectrum_feature_reference(image, n_bins, interpolation)
+    magnitude = 20.0 * np.log(np.abs(scipy.fft.rfft2(grey) + EPS))
+    feature = _interpolator(ring.shape[0], n_bins, interpolation) @ (ring @ magnitude.ravel())
+    return (feature / (feature[0] if feature[0] != 0 else 1.0)).astype(np.float32)
+
+
+def spectrum_feature_reference(image: Image.Image, n_bins: int = 300, interpolation: str = "cubic") -> np.ndarray:
+    """Step by step as the authors' code: full FFT, shift, log magnitude, rings, spline."""
     grey = np.asarray(image.convert("L"), dtype=np.float64)
     spectrum = np.fft.fftshift(np.fft.fft2(grey)) + EPS
     profile = azimuthal_average(20.0 * np.log(np.abs(spectrum)))

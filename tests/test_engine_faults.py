@@ -43,9 +43,9 @@ def sweep(ray, plan, actors, after_first_batch=lambda: None) -> dict:
 def test_killed_detector_actor_is_replaced_and_scores_equal_a_clean_run(ray_session, plan):
     actors = start_actors(ray_session, plan, [0], 0.0)
     clean = sweep(ray_session, plan, actors)
-    victim = ray_session.get(actors[0][0].pid.remote())
+    victim = ray_session.get(actors.pipeline[0].pid.remote())
     faulty = sweep(ray_session, plan, actors, after_first_batch=lambda: os.kill(victim, signal.SIGKILL))
-    assert ray_session.get(actors[0][0].pid.remote()) != victim  # the actor was restarted
+    assert ray_session.get(actors.pipeline[0].pid.remote()) != victim  # the actor was restarted
     assert len(clean) == len(plan.cells) == 16 * 3
     assert faulty == clean
     assert all(error is None for _, error in clean.values())

@@ -2,16 +2,19 @@
 
 Shape: the missing cells are grouped by sample, the samples sorted by image size and cut
 into chunks (so a chunk holds images of one size, and detectors whose input grows with the
-image, such as the EXIF detectors' tiles, still get batches of one shape). A Ray task per
-chunk decodes each image once, applies each perturbation once and runs every detector's
-CPU preprocessing (``work.prepare``); its per-detector outputs go, as object references,
-straight to that detector's actor, which loaded its model once and scores whole batches.
-The driver never fetches the images: it waits only on the small score lists. CPU tasks for
-later chunks run while the actors score earlier ones; at most ``max_inflight`` chunks are
-in flight, so memory does not grow with the dataset. Actors are restarted and their calls
-retried when a process dies (the prepared inputs stay in the object store, owned by the
-driver); each finished batch is committed to the score cache at once, so an interrupted
-sweep loses at most the chunks in flight.
+image, such as the EXIF detectors' tiles, still get batches of one shape). Each chunk goes
+to one *pipeline actor*: it decodes each image once, applies each perturbation once, runs
+every detector's preprocessing (``work.prepare``) and scores the detectors that run on CPU
+with models it loaded once, when it started. There is one pipeline actor per CPU slot of
+the cluster, so decoding in one overlaps with model work in another and no prepared image
+crosses a process boundary. Detectors that hold a GPU share have their own actors
+(``num_gpus``): a pipeline actor returns their prepared inputs as separate objects, which
+go by reference straight to the GPU actor, never through the driver.
+
+At most ``max_inflight`` chunks are in flight, so memory does not grow with the dataset.
+Actors are restarted and their calls retried when a process dies (a call's inputs are
+small and owned by the driver); each finished batch is committed to the score cache at
+once, so an interrupted sweep loses at most the chunks in flight.
 """
 from __future__ import annotations
 
@@ -25,7 +28,7 @@ from harness.api import ConfigError, ExifbenchError
 from harness.engine.plan import Cell, Plan
 from harness.engine.work import SampleWork
 
-__all__ = ["EngineStats", "chunk_work", "gpu_shares", "start_actors", "pooled_actors", "release_actors", "run_cells"]
+__all__ = ["Actors", "EngineStats", "chunk_work", "end_actors", "gpu_shares", "start_actors", "run_cells"]
 
 #: restarts of a dead actor (and retries of its calls) before the sweep gives up
 ACTOR_RESTARTS = 4
@@ -36,6 +39,7 @@ class EngineStats:
     """Where the time went: busy seconds of the CPU tasks and of the actors, and the wall
     time of the compute phase. ``overlap`` > 1 means CPU work and model work ran at once."""
 
+    load_s: float = 0.0      # from the start until every model had loaded
     prepare_s: float = 0.0
     score_s: float = 0.0
     wall_s: float = 0.0
@@ -47,7 +51,7 @@ class EngineStats:
         return (self.prepare_s + self.score_s) / self.wall_s if self.wall_s > 0 else 0.0
 
     def as_dict(self) -> dict[str, Any]:
-        return {"prepare_s": round(self.prepare_s, 3), "score_s": round(self.score_s, 3),
+        return {"load_s": round(self.load_s, 3), "prepare_s": round(self.prepare_s, 3), "score_s": round(self.score_s, 3),
                 "wall_s": round(self.wall_s, 3), "overlap": round(self.overlap, 3), "chunks": self.chunks,
                 "actors": self.actors}
 
@@ -73,25 +77,92 @@ def chunk_work(cells: Sequence[Cell], images_per_chunk: int) -> list[list[Sample
     return [works[i:i + n] for i in range(0, len(works), n)]
 
 
-def _actor_class(ray):
+@dataclass
+class Actors:
+    """The actors of a sweep: the pipeline actors, which score the detectors in ``cpu``
+    themselves, and the actors of each detector that holds a GPU share."""
+
+    pipeline: list[Any]
+    cpu: tuple[int, ...] = ()
+    gpu: dict[int, list[Any]] = field(default_factory=dict)
+
+    def of(self, i: int) -> list[Any]:
+        """The actors that hold detector ``i``'s model."""
+        return self.gpu.get(i, self.pipeline)
+
+    def all(self) -> list[Any]:
+        return [*self.pipeline, *(a for group in self.gpu.values() for a in group)]
+
+
+def _load_all(defs: Sequence[tuple[str, dict]], own: Sequence[int], device: str) -> tuple[dict, dict]:
+    """Load detectors ``own`` of ``defs``; a detector that cannot load is an error message,
+    reported when its threshold is asked for (so the sweep names the detector)."""
+    from harness.engine.work import detector_instance
+
+    models, failed = {}, {}
+    for i in own:
+        try:
+            det = detector_instance(*defs[i])
+            det.load(device)
+            models[i] = det
+        except Exception as exc:  # noqa: BLE001 - reported with the detector's name
+            failed[i] = f"{type(exc).__name__}: {exc}"
+    return models, failed
+
+
+def _actor_classes(ray):
+    @ray.remote(max_restarts=ACTOR_RESTARTS, max_task_retries=ACTOR_RESTARTS)
+    class PipelineActor:
+        """Decodes, perturbs and preprocesses chunks of samples; scores the CPU detectors."""
+
+        def __init__(self, defs: list, own: list[int], threads: int):
+            import torch
+
+            torch.set_num_threads(max(1, threads))
+            self.defs = defs
+            self.models, self.failed = _load_all(defs, own, "cpu")
+
+        def thresholds(self) -> dict[int, Any]:
+            return {**{i: float(m.threshold) for i, m in self.models.items()}, **self.failed}
+
+        def pid(self) -> int:
+            return os.getpid()
+
+        def where(self) -> dict:
+            import ray as _ray
+
+            return {"node_id": _ray.get_runtime_context().get_node_id(), "pid": os.getpid(), "device": "cpu"}
+
+        def run(self, work: list, seed: int, apply_orientation: bool, gpu_used: list[int]) -> tuple:
+            from harness.engine.work import prepare, score_items
+
+            start = time.perf_counter()
+            *per_det, errors = prepare(work, seed, self.defs, apply_orientation)
+            prepared = time.perf_counter()
+            rows = [(k, None, e) for k, e in errors]
+            for i, model in self.models.items():
+                rows.extend(score_items(model, *per_det[i]))
+            for i, reason in self.failed.items():  # cannot happen when the first actor loaded it,
+                rows.extend((k, None, f"load: {reason}"[:200]) for k in per_det[i][0])  # unless nodes differ
+            out = (rows, prepared - start, time.perf_counter() - prepared)
+            return (out, *[per_det[i] for i in gpu_used]) if gpu_used else out
+
     @ray.remote(max_restarts=ACTOR_RESTARTS, max_task_retries=ACTOR_RESTARTS)
     class DetectorActor:
-        """Holds one loaded detector; scores batches of preprocessed items."""
+        """Holds one detector's model on a GPU share; scores batches of preprocessed items."""
 
         def __init__(self, name: str, params: dict, gpu_share: float, threads: int):
             import torch
-
-            from harness.engine.work import detector_instance
 
             torch.set_num_threads(max(1, threads))
             # A GPU granted by Ray is only usable when CUDA sees one (a node may advertise a
             # GPU resource that this torch build or driver cannot reach): fall back to CPU.
             self.device = "cuda" if gpu_share > 0 and torch.cuda.is_available() else "cpu"
-            self.detector = detector_instance(name, params)
-            self.detector.load(self.device)
+            models, self.failed = _load_all([(name, params)], [0], self.device)
+            self.detector = models.get(0)
 
-        def threshold(self) -> float:
-            return float(self.detector.threshold)
+        def thresholds(self) -> dict[int, Any]:
+            return {0: float(self.detector.threshold)} if self.detector is not None else dict(self.failed)
 
         def pid(self) -> int:
             return os.getpid()
@@ -108,25 +179,7 @@ def _actor_class(ray):
             keys, items = prepared
             return score_items(self.detector, keys, items), time.perf_counter() - start
 
-    return DetectorActor
-
-
-def _prepare_task(ray):
-    @ray.remote(num_cpus=1, max_retries=3)
-    def prepare_remote(work, seed, defs, apply_orientation):
-        import sys
-
-        from harness.engine.work import detector_instance, prepare
-
-        start = time.perf_counter()
-        for name, params in defs:  # build (and import) the detectors first, then pin torch to one thread:
-            detector_instance(name, params)  # a task holds one CPU slot
-        if "torch" in sys.modules:
-            sys.modules["torch"].set_num_threads(1)
-        *per_det, errors = prepare(work, seed, defs, apply_orientation)
-        return (*per_det, (errors, time.perf_counter() - start))
-
-    return prepare_remote
+    return PipelineActor, DetectorActor
 
 
 def gpu_shares(plan: Plan, needed: Sequence[int], cluster_gpus: float) -> dict[int, float]:
@@ -148,137 +201,120 @@ def gpu_shares(plan: Plan, needed: Sequence[int], cluster_gpus: float) -> dict[i
     return {**explicit, **{i: round(even, 4) for i in rest}}
 
 
-def start_actors(ray, plan: Plan, needed: Sequence[int], cluster_gpus: float,
-                 only: Sequence[int] | None = None) -> dict[int, list[Any]]:
-    """``actors`` replicas per needed detector (or per detector in ``only``, a subset of
-    ``needed``), each asking for its GPU share (if any).
+def _cluster_cpus(ray) -> int:
+    return max(1, int(ray.cluster_resources().get("CPU", os.cpu_count() or 1)))
 
-    Actors reserve no CPU slot: on a CPU-only machine their model work shares the cores with
-    the prepare tasks (which hold the slots), which is what lets the two overlap.
-    """
-    cls = _actor_class(ray)
-    shares = gpu_shares(plan, needed, cluster_gpus)
+
+def _defs(plan: Plan) -> list[tuple[str, dict]]:
+    return [(d.name, dict(d.params)) for d in plan.detectors]
+
+
+def start_pipeline(ray, plan: Plan, cpu: Sequence[int], n: int | None = None) -> list[Any]:
+    """``n`` pipeline actors (default: one per CPU slot of the cluster), each holding one
+    CPU slot, one torch thread per slot, and the models of detectors ``cpu``."""
+    cls, _ = _actor_classes(ray)
+    cpus = _cluster_cpus(ray)
+    n = n or cpus
+    threads = max(1, cpus // n)
+    return [cls.options(num_cpus=1).remote(_defs(plan), list(cpu), threads) for _ in range(n)]
+
+
+def start_gpu_actors(ray, plan: Plan, shares: dict[int, float], only: Sequence[int]) -> dict[int, list[Any]]:
+    """``actors`` replicas of each detector in ``only``, each asking for its GPU share."""
+    _, cls = _actor_classes(ray)
     out = {}
-    for i in (needed if only is None else only):
-        d, threads = plan.detectors[i], _threads(ray, plan, needed, shares, i)
-        opts = {"num_gpus": shares[i], "num_cpus": 0}
-        out[i] = [cls.options(**opts).remote(d.name, dict(d.params), shares[i], threads) for _ in range(d.actors)]
+    for i in only:
+        d = plan.detectors[i]
+        out[i] = [cls.options(num_gpus=shares[i], num_cpus=0).remote(d.name, dict(d.params), shares[i], 2)
+                  for _ in range(d.actors)]
     return out
 
 
-def _threads(ray, plan: Plan, needed: Sequence[int], shares: dict[int, float], i: int) -> int:
-    """Torch threads of an actor: a GPU actor needs few; CPU actors split the cluster's CPUs."""
-    if shares[i] > 0:
-        return 2
-    cpus = int(ray.cluster_resources().get("CPU", os.cpu_count() or 1))
-    return max(1, cpus // max(1, sum(plan.detectors[j].actors for j in needed if shares[j] == 0)))
-
-
-#: CPU actors kept between the sweeps of one Ray session (a notebook, the demo): loading a
-#: model costs seconds. Keyed by detector key and replicas. Actors holding a GPU share are
-#: never kept: they end with their sweep, so the GPUs are free for training jobs and others.
-_POOL: dict[str, Any] = {"job": None, "actors": {}}
-POOL_SIZE = 8
-
-
-def pooled_actors(ray, plan: Plan, needed: Sequence[int], cluster_gpus: float) -> dict[int, list[Any]]:
-    """Like :func:`start_actors`, reusing live CPU actors of earlier sweeps in this Ray session."""
-    job = ray.get_runtime_context().get_job_id()
-    if _POOL["job"] != job:
-        _POOL.update(job=job, actors={})
-    pool: dict[tuple, list[Any]] = _POOL["actors"]
+def start_actors(ray, plan: Plan, needed: Sequence[int], cluster_gpus: float, pipelines: int | None = None) -> Actors:
+    """Fresh actors for detectors ``needed``: pipeline actors scoring those without a GPU
+    share, and GPU actors for the others."""
     shares = gpu_shares(plan, needed, cluster_gpus)
-    keys = {i: (plan.detectors[i].key, plan.detectors[i].actors) for i in needed if shares[i] == 0}
-    stale = [k for k in pool if k not in keys.values()]
-    for key in stale[:max(0, len(pool) + len(keys) - POOL_SIZE)]:  # oldest first
-        for actor in pool.pop(key):
+    cpu = tuple(i for i in needed if shares[i] == 0)
+    return Actors(start_pipeline(ray, plan, cpu, pipelines), cpu,
+                  start_gpu_actors(ray, plan, shares, [i for i in needed if shares[i] > 0]))
+
+
+def end_actors(ray, actors: Actors) -> None:
+    """End a sweep's actors. They hold the cluster's CPU slots (and GPU shares), so they
+    are not kept after their sweep: later Ray work (training jobs, another sweep) needs them."""
+    for actor in actors.all():
+        try:
             ray.kill(actor)
-    fresh = start_actors(ray, plan, needed, cluster_gpus, only=[i for i in needed if keys.get(i) not in pool])
-    for i, actors in fresh.items():
-        if i in keys:
-            pool[keys[i]] = actors
-    return {i: pool[keys[i]] if i in keys else fresh[i] for i in needed}
+        except Exception:  # noqa: BLE001 - already gone
+            pass
 
 
-def _end_gpu_actors(ray, actors: dict[int, list[Any]]) -> None:
-    """GPU actors are not pooled (see ``_POOL``): end them with their sweep."""
-    pooled = {id(a) for group in _POOL["actors"].values() for a in group}
-    for group in actors.values():
-        for actor in group:
-            if id(actor) not in pooled:
-                ray.kill(actor)
-
-
-def release_actors() -> None:
-    """End the actors kept between sweeps (their models free their memory and GPUs)."""
-    import ray
-
-    for group in _POOL["actors"].values():
-        for actor in group:
-            if ray.is_initialized():
-                ray.kill(actor)
-    _POOL["actors"] = {}
-
-
-def _forget(actors: dict[int, list[Any]]) -> None:
-    """Drop actors that failed from the pool, so the next sweep starts fresh ones."""
-    dead = {id(a) for group in actors.values() for a in group}
-    for key in [k for k, group in _POOL["actors"].items() if any(id(a) in dead for a in group)]:
-        del _POOL["actors"][key]
-
-
-def _threshold(ray, plan: Plan, i: int, actor: Any) -> float:
-    """Asking for the threshold waits for the model to load: a detector that cannot load
+def _thresholds(ray, plan: Plan, actors: Actors, needed: Sequence[int]) -> dict[int, float]:
+    """Asking for the thresholds waits for the models to load: a detector that cannot load
     stops the sweep here, before any image is processed, with the detector's own message."""
     from ray.exceptions import RayActorError
 
+    out: dict[int, float] = {}
     try:
-        return ray.get(actor.threshold.remote())
+        if actors.cpu:
+            out.update({i: v for i, v in ray.get(actors.pipeline[0].thresholds.remote()).items() if i in needed})
+        for i, group in actors.gpu.items():
+            out[i] = ray.get(group[0].thresholds.remote())[0]
     except RayActorError as exc:
         lines = [l for l in str(exc).splitlines() if l.strip()]
         cause = next((l for l in reversed(lines) if "Error" in l and ":" in l), lines[-1] if lines else "")
-        raise ExifbenchError(f"detector {plan.detectors[i].label!r} failed to load: {cause.strip()}") from None
+        raise ExifbenchError(f"the detector actors failed to start: {cause.strip()}") from None
+    for i in needed:
+        if isinstance(out.get(i), str):
+            raise ExifbenchError(f"detector {plan.detectors[i].label!r} failed to load: {out[i]}")
+    return out
 
 
 class _Scheduler:
     """Keeps at most ``max_inflight`` chunks in flight and routes results back per chunk."""
 
-    def __init__(self, ray, plan: Plan, actors: dict[int, list[Any]], apply_orientation: bool):
+    def __init__(self, ray, plan: Plan, actors: Actors, apply_orientation: bool):
         self.ray, self.plan, self.actors = ray, plan, actors
-        self.defs = [(d.name, dict(d.params)) for d in plan.detectors]
-        self.prep = _prepare_task(ray)
         self.apply_orientation = apply_orientation
-        self.pending: dict[Any, tuple[int, int, bool]] = {}   # ref -> (chunk id, images, is error list)
-        self.left: dict[int, int] = {}                        # chunk id -> refs not yet returned
-        self._next_actor: dict[int, int] = defaultdict(int)
+        self.pending: dict[Any, tuple[int, int, int | None]] = {}  # ref -> (chunk, images, pipeline actor or None)
+        self.left: dict[int, int] = {}                             # chunk id -> refs not yet returned
+        self.busy = [0] * len(actors.pipeline)                     # chunks queued per pipeline actor
+        self._next_gpu: dict[int, int] = defaultdict(int)
         self._cid = 0
 
     def submit(self, work: list[SampleWork]) -> None:
-        refs = self.prep.options(num_returns=len(self.defs) + 1).remote(
-            work, self.plan.seed, self.defs, self.apply_orientation)
         used = sorted({d for w in work for _, jobs in w.jobs for d, _ in jobs})
-        mine = [(refs[-1], True)]
-        for d in used:  # the prepared items go to the actor as a reference, never via the driver
-            group = self.actors[d]
-            mine.append((group[self._next_actor[d] % len(group)].score.remote(refs[d]), False))
-            self._next_actor[d] += 1
+        gpu_used = [d for d in used if d in self.actors.gpu]
+        p = min(range(len(self.busy)), key=self.busy.__getitem__)  # the least loaded pipeline actor
+        self.busy[p] += 1
+        refs = self.actors.pipeline[p].run.options(num_returns=1 + len(gpu_used)).remote(
+            work, self.plan.seed, self.apply_orientation, gpu_used)
+        refs = refs if gpu_used else [refs]
+        mine = [(refs[0], p)]
+        for d, ref in zip(gpu_used, refs[1:]):  # prepared items go to the GPU actor as a reference
+            group = self.actors.gpu[d]
+            mine.append((group[self._next_gpu[d] % len(group)].score.remote(ref), None))
+            self._next_gpu[d] += 1
         self.left[self._cid] = len(mine)
-        for ref, is_errors in mine:
-            self.pending[ref] = (self._cid, len(work), is_errors)
+        for ref, pipe in mine:
+            self.pending[ref] = (self._cid, len(work), pipe)
         self._cid += 1
 
-    def next_result(self) -> tuple[list, int, float, bool]:
-        """Block for one result: ``(rows, images completed, busy seconds, is_prepare)``."""
+    def next_result(self) -> tuple[list, int, tuple[float, float]]:
+        """Block for one result: ``(rows, images completed, (prepare s, score s))``."""
         (ref,), _ = self.ray.wait(list(self.pending), num_returns=1)
-        cid, n_images, is_errors = self.pending.pop(ref)
-        rows, busy = self.ray.get(ref)
-        if is_errors:
-            rows = [(k, None, e) for k, e in rows]
+        cid, n_images, pipe = self.pending.pop(ref)
+        result = self.ray.get(ref)
+        if pipe is not None:
+            self.busy[pipe] -= 1
+            rows, prep_s, score_s = result
+        else:
+            (rows, score_s), prep_s = result, 0.0
         self.left[cid] -= 1
         done = self.left[cid] == 0
         if done:
             del self.left[cid]
-        return rows, n_images if done else 0, busy, is_errors
+        return rows, n_images if done else 0, (prep_s, score_s)
 
     def cancel(self) -> None:
         for ref in list(self.pending):
@@ -299,10 +335,10 @@ def _feed(sched: _Scheduler, chunks: Iterator[list[SampleWork]], max_inflight: i
 
 def run_cells(ray, plan: Plan, cells: Sequence[Cell], on_result: Callable[[list, int], None], *,
               images_per_chunk: int, apply_orientation: bool = False, max_inflight: int | None = None,
-              actors: dict[int, list[Any]] | None = None, detectors: Sequence[int] | None = None,
+              actors: Actors | None = None, detectors: Sequence[int] | None = None,
               stats: EngineStats | None = None) -> dict[int, float]:
     """Compute ``cells`` and hand each finished batch of ``(key, score, error)`` rows to
-    ``on_result(rows, n_images)``. ``detectors`` are the indices whose actors are needed
+    ``on_result(rows, n_images)``. ``detectors`` are the indices whose models are needed
     (default: those of ``cells``). Returns each of those detectors' thresholds."""
     from harness.engine.ray_runtime import cluster_gpus
 
@@ -310,30 +346,29 @@ def run_cells(ray, plan: Plan, cells: Sequence[Cell], on_result: Callable[[list,
     start = time.monotonic()
     needed = sorted(set(detectors if detectors is not None else ()) | {c.detector for c in cells})
     own = actors is None
-    actors = actors if actors is not None else pooled_actors(ray, plan, needed, cluster_gpus())
+    actors = actors if actors is not None else start_actors(ray, plan, needed, cluster_gpus())
     chunks = chunk_work(cells, images_per_chunk)
     stats.chunks = len(chunks)
     sched = _Scheduler(ray, plan, actors, apply_orientation)
-    max_inflight = max_inflight or max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
+    max_inflight = max_inflight or 2 * len(actors.pipeline)
     source = iter(chunks)
     try:
-        _feed(sched, source, max_inflight)  # the first chunks are prepared while the models load
-        thresholds = {i: _threshold(ray, plan, i, actors[i][0]) for i in needed}
+        _feed(sched, source, max_inflight)  # the first chunks queue while the models load
+        thresholds = _thresholds(ray, plan, actors, needed)
+        stats.load_s = time.monotonic() - start
         while sched.pending:
-            rows, n_images, busy, is_prepare = sched.next_result()
-            if is_prepare:
-                stats.prepare_s += busy
-            else:
-                stats.score_s += busy
+            rows, n_images, (prep_s, score_s) = sched.next_result()
+            stats.prepare_s += prep_s
+            stats.score_s += score_s
             on_result(rows, n_images)
             _feed(sched, source, max_inflight)
+        where = {id(a): w for a, w in zip(actors.all(), ray.get([a.where.remote() for a in actors.all()]))}
+        stats.actors = {plan.detectors[i].label: [where[id(a)] for a in actors.of(i)] for i in needed}
     except BaseException:
         sched.cancel()  # Ctrl-C or a fatal error: stop queued work; finished batches are committed
-        _forget(actors)
         raise
     finally:
         stats.wall_s = time.monotonic() - start
-    stats.actors = {plan.detectors[i].label: ray.get([a.where.remote() for a in actors[i]]) for i in needed}
-    if own:
-        _end_gpu_actors(ray, actors)
+        if own:
+            end_actors(ray, actors)
     return thresholds

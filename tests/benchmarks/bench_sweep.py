@@ -183,13 +183,10 @@ def clear_round(work: Path, r: int) -> None:
 def one_round(r: int, work: Path, config_path: Path, samples, chains, params) -> dict[str, float]:
     import torch
 
-    from harness.engine.execute import release_actors
-
     clear_round(work, r)
 
     torch.set_num_threads(os.cpu_count() or 1)
     t = {}
-    release_actors()  # no warm actors from an earlier round
     t["a"], frame = sweep_in_process(config_path, work / f"a{r}")
     swept = as_scores(frame)
     start = time.perf_counter()

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from PIL import Image
-from torchvision.transforms import functional as TF
 
 from harness.api import ConfigError, ParamSpec, PerturbationSpec
 from harness.hookspecs import hookimpl
@@ -19,6 +18,8 @@ __all__ = ["resize"]
 
 
 def resize(image: Image.Image, rng, scale: float = 0.0, size: int = 0) -> Image.Image:
+    from torchvision.transforms import functional as TF  # here: the registry loads without torch
+
     if size:
         return TF.resize(image, size)
     w, h = image.size

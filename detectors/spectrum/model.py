@@ -19,7 +19,6 @@ import torch
 from PIL import Image
 from scipy import sparse
 from scipy.interpolate import interp1d
-from sklearn.linear_model import LogisticRegression
 
 from harness.api import CheckpointError
 from harness.detector import BaseDetector, TrainingSet
@@ -125,6 +124,8 @@ class SpectrumDetector(BaseDetector):
     # --- training ----------------------------------------------------------------------
     def fit(self, train: TrainingSet, out: str | Path, seed: int = 0, **_: Any) -> Path:
         """Fit the logistic regression on ``train`` and write a checkpoint folder ``out``."""
+        from sklearn.linear_model import LogisticRegression  # here: scoring needs no scikit-learn
+
         features = np.stack([self.preprocess(train.image(i)) for i in range(len(train))])
         labels = train.labels
         if len(set(labels.tolist())) < 2:

@@ -17,11 +17,12 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Mapping
-
-import torch
+from typing import TYPE_CHECKING, Any, Mapping
 
 from harness.api import CheckpointError
+
+if TYPE_CHECKING:  # torch is imported where weights are read or written: hashing needs none
+    import torch
 
 __all__ = ["FORMAT", "write_checkpoint", "read_checkpoint", "read_manifest", "load_state_dict_strict",
            "file_sha256", "path_sha256", "code_version", "data_manifest_sha256"]
@@ -67,6 +68,8 @@ def data_manifest_sha256(sample_ids: list[str], labels: list[int]) -> str:
 
 
 def _atomic_save(obj: Any, target: Path) -> None:
+    import torch
+
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
     os.close(fd)
     torch.save(obj, tmp)
@@ -115,6 +118,8 @@ def read_checkpoint(folder: str | Path, detector: str) -> tuple[dict[str, torch.
     weights_path = Path(folder) / WEIGHTS
     if file_sha256(weights_path) != manifest["weights_sha256"]:
         raise CheckpointError(f"{str(weights_path)!r} does not match the sha256 in its manifest (corrupt?)")
+    import torch
+
     return torch.load(weights_path, map_location="cpu", weights_only=True), manifest
 
 

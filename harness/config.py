@@ -5,6 +5,7 @@ Sweep config (a public contract)::
     [run]
     seed = 0                 # perturbation seeds derive from it
     batch_size = 32          # images per detector call (optional)
+    cpu_actors = 4           # pipeline actors (optional; default one per CPU slot)
     [[datasets]]
     name = "zoo"
     layout = "binary-folders"   # other keys are the layout's options
@@ -72,6 +73,7 @@ class DetectorConfig:
 class RunConfig:
     seed: int = 0
     batch_size: int = 32
+    cpu_actors: int | None = None   # placement only: never part of a cache key
 
 
 @dataclass(frozen=True)
@@ -115,11 +117,15 @@ def _only(table: Mapping[str, Any], allowed: set[str], where: str) -> None:
 
 def _run(raw: Mapping[str, Any], where: str) -> RunConfig:
     table = raw.get("run", {})
-    _only(table, {"seed", "batch_size"}, f"{where} [run]")
+    _only(table, {"seed", "batch_size", "cpu_actors"}, f"{where} [run]")
     try:
-        return RunConfig(seed=int(table.get("seed", 0)), batch_size=int(table.get("batch_size", 32)))
+        run = RunConfig(seed=int(table.get("seed", 0)), batch_size=int(table.get("batch_size", 32)),
+                        cpu_actors=int(table["cpu_actors"]) if "cpu_actors" in table else None)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{where} [run]: {exc}") from exc
+    if run.batch_size < 1 or (run.cpu_actors is not None and run.cpu_actors < 1):
+        raise ConfigError(f"{where} [run]: batch_size and cpu_actors must be at least 1")
+    return run
 
 
 def _resolve(root: str, base: Path) -> str:

@@ -32,11 +32,19 @@ def test_sweep_config_parses_into_frozen_dataclasses_with_paths_relative_to_the_
         cfg.run.seed = 4
 
 
+def test_cpu_actors_is_optional_placement(tmp_path):
+    (tmp_path / "s.toml").write_text(GOOD.replace("seed = 3", "seed = 3\ncpu_actors = 2"))
+    assert load_sweep(tmp_path / "s.toml").run.cpu_actors == 2
+    (tmp_path / "s.toml").write_text(GOOD)
+    assert load_sweep(tmp_path / "s.toml").run.cpu_actors is None
+
+
 @pytest.mark.parametrize("broken, message", [
     ("[run]\nseed = 0\n", "detectors"),
     (GOOD.replace('layout = "binary-folders"\n', ""), "layout"),
     (GOOD + "\n[extra]\n", "unknown keys"),
     (GOOD.replace("seed = 3", "seed = 'x'"), "run"),
+    (GOOD.replace("seed = 3", "seed = 3\ncpu_actors = 0"), "at least 1"),
     ("not toml [", "TOML"),
 ])
 def test_malformed_sweep_configs_say_what_is_wrong(tmp_path, broken, message):

@@ -49,3 +49,18 @@ def test_killed_detector_actor_is_replaced_and_scores_equal_a_clean_run(ray_sess
     assert len(clean) == len(plan.cells) == 16 * 3
     assert faulty == clean
     assert all(error is None for _, error in clean.values())
+
+
+def test_one_pipeline_actor_gives_the_same_scores_as_one_per_cpu(ray_session, plan):
+    from harness.engine.execute import end_actors
+
+    per_cpu = start_actors(ray_session, plan, [0], 0.0)
+    assert len(per_cpu.pipeline) == 2
+    expected = sweep(ray_session, plan, per_cpu)
+    end_actors(ray_session, per_cpu)  # they hold both CPU slots
+    single = start_actors(ray_session, plan, [0], 0.0, 1)  # one actor with two slots and threads
+    try:
+        assert len(single.pipeline) == 1
+        assert sweep(ray_session, plan, single) == expected
+    finally:
+        end_actors(ray_session, single)

@@ -210,13 +210,13 @@ def _defs(plan: Plan) -> list[tuple[str, dict]]:
 
 
 def start_pipeline(ray, plan: Plan, cpu: Sequence[int], n: int | None = None) -> list[Any]:
-    """``n`` pipeline actors (default: one per CPU slot of the cluster), each holding one
-    CPU slot, one torch thread per slot, and the models of detectors ``cpu``."""
+    """``n`` pipeline actors (default and at most: one per CPU slot of the cluster), each
+    holding ``CPUs // n`` CPU slots and as many torch threads, and the models of ``cpu``."""
     cls, _ = _actor_classes(ray)
     cpus = _cluster_cpus(ray)
-    n = n or cpus
+    n = min(n or cpus, cpus)
     threads = max(1, cpus // n)
-    return [cls.options(num_cpus=1).remote(_defs(plan), list(cpu), threads) for _ in range(n)]
+    return [cls.options(num_cpus=threads).remote(_defs(plan), list(cpu), threads) for _ in range(n)]
 
 
 def start_gpu_actors(ray, plan: Plan, shares: dict[int, float], only: Sequence[int]) -> dict[int, list[Any]]:
@@ -336,17 +336,19 @@ def _feed(sched: _Scheduler, chunks: Iterator[list[SampleWork]], max_inflight: i
 def run_cells(ray, plan: Plan, cells: Sequence[Cell], on_result: Callable[[list, int], None], *,
               images_per_chunk: int, apply_orientation: bool = False, max_inflight: int | None = None,
               actors: Actors | None = None, detectors: Sequence[int] | None = None,
-              stats: EngineStats | None = None) -> dict[int, float]:
+              stats: EngineStats | None = None, cpu_actors: int | None = None) -> dict[int, float]:
     """Compute ``cells`` and hand each finished batch of ``(key, score, error)`` rows to
     ``on_result(rows, n_images)``. ``detectors`` are the indices whose models are needed
-    (default: those of ``cells``). Returns each of those detectors' thresholds."""
+    (default: those of ``cells``); ``cpu_actors`` the number of pipeline actors (default: one
+    per CPU slot; fewer bound the memory of large CPU models, each actor holding a copy).
+    Returns each of those detectors' thresholds."""
     from harness.engine.ray_runtime import cluster_gpus
 
     stats = stats if stats is not None else EngineStats()
     start = time.monotonic()
     needed = sorted(set(detectors if detectors is not None else ()) | {c.detector for c in cells})
     own = actors is None
-    actors = actors if actors is not None else start_actors(ray, plan, needed, cluster_gpus())
+    actors = actors if actors is not None else start_actors(ray, plan, needed, cluster_gpus(), cpu_actors)
     chunks = chunk_work(cells, images_per_chunk)
     stats.chunks = len(chunks)
     sched = _Scheduler(ray, plan, actors, apply_orientation)

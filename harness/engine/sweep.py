@@ -55,7 +55,8 @@ def _default_cache() -> ScoreCache:
 
 
 def _compute_missing(plan: Plan, cache: ScoreCache, missing: list, progress: Progress, *, address: str | None,
-                     batch_size: int, apply_orientation: bool, detectors: list[int]) -> EngineStats:
+                     batch_size: int, apply_orientation: bool, detectors: list[int],
+                     cpu_actors: int | None = None) -> EngineStats:
     """Start (or join) Ray and compute ``missing``; each finished batch goes to the cache."""
     from harness.engine.execute import run_cells
     from harness.engine.ray_runtime import ensure_ray
@@ -69,7 +70,8 @@ def _compute_missing(plan: Plan, cache: ScoreCache, missing: list, progress: Pro
         progress.update(cells=len(rows), images=n_images, failed=sum(1 for r in rows if r[2] is not None))
 
     thresholds = run_cells(ray, plan, missing, on_result, images_per_chunk=max(1, batch_size // per_image),
-                           apply_orientation=apply_orientation, detectors=detectors, stats=stats)
+                           apply_orientation=apply_orientation, detectors=detectors, stats=stats,
+                           cpu_actors=cpu_actors)
     for i, t in thresholds.items():
         cache.put_threshold(plan.detectors[i].key, t)
     return stats
@@ -149,7 +151,7 @@ def run_sweep(config: SweepConfig, out: str | Path, *, address: str | None = Non
         try:
             stats = _compute_missing(plan, cache, missing, progress, address=address,
                                      batch_size=config.run.batch_size, apply_orientation=apply_orientation,
-                                     detectors=needed)
+                                     detectors=needed, cpu_actors=config.run.cpu_actors)
         finally:
             progress.close()
     frame = scores_frame(plan, cache, run_id)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import accuracy_score, average_precision_score, roc_auc_score, roc_curve
 
 __all__ = ["METRIC_COLUMNS", "binary_metrics", "compute_metrics", "mean_over_generators"]
 
@@ -40,6 +39,9 @@ def equal_error_rate(fpr: np.ndarray, tpr: np.ndarray) -> float:
 
 
 def binary_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, float]:
+    # imported here: reading metrics and rendering leaderboards need no scikit-learn (seconds)
+    from sklearn.metrics import accuracy_score, average_precision_score, roc_auc_score, roc_curve
+
     labels = np.asarray(labels, dtype=int)
     scores = np.asarray(scores, dtype=np.float64)
     pred = (scores > threshold).astype(int)

@@ -115,3 +115,23 @@ def test_cell_keys_follow_content_not_labels_or_placement(setup, tmp_path):
     assert set(keys(other).values()).isdisjoint(same.values())  # other weights, other cells
     reseeded = keys(ckpt, seed=1)
     assert all((reseeded[k] == v) == (k[1] == "none") for k, v in same.items())  # only noise is seeded
+
+
+def test_metrics_of_unchanged_rows_are_copied_and_changed_rows_recomputed(setup, base, tmp_path, monkeypatch):
+    from harness import metrics
+    from harness.engine.sweep import write_metrics
+
+    frame = pd.read_parquet(setup[0] / "base" / "scores.parquet")
+    cache = ScoreCache(tmp_path / "scores.sqlite")
+    write_metrics(frame, tmp_path / "first.csv", cache)
+    calls = []
+    real = metrics.compute_metrics
+    monkeypatch.setattr(metrics, "compute_metrics", lambda f: calls.append(1) or real(f))
+    write_metrics(frame.assign(run_id="another run"), tmp_path / "again.csv", cache)
+    assert calls == [] and (tmp_path / "again.csv").read_bytes() == (tmp_path / "first.csv").read_bytes()
+    changed = frame.copy()
+    changed.loc[0, "score"] = 1.0 - changed.loc[0, "score"]
+    write_metrics(changed, tmp_path / "changed.csv", cache)
+    assert calls == [1]
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "changed.csv"), real(changed), check_dtype=False,
+                                  check_exact=False)

@@ -55,3 +55,24 @@ def test_the_default_spec_file_matches_the_built_in_defaults():
     from harness.leaderboard.render import DEFAULT_SPEC_PATH, LeaderboardSpec
 
     assert load_spec(DEFAULT_SPEC_PATH) == LeaderboardSpec()
+
+
+def test_plots_of_unchanged_metrics_come_from_the_cache_and_changed_metrics_are_redrawn(tmp_path, monkeypatch):
+    from harness.leaderboard import render
+
+    rows = [_row("a", "g", p, v) for p, v in [("none", 0.9), ("jpeg(quality=90)", 0.7), ("jpeg(quality=50)", 0.5)]]
+    first, second, changed = (tmp_path / n for n in ("first", "second", "changed"))
+    for folder in (first, second, changed):
+        folder.mkdir()
+    _metrics(first, rows)
+    render_leaderboard(first)
+    _metrics(second, rows)
+    drawn = []
+    monkeypatch.setattr(render, "_draw", lambda *a: drawn.append(a) or [])
+    render_leaderboard(second)  # the same metrics: nothing drawn, the files copied
+    assert drawn == []
+    for name in ("heatmap.png", "robustness_jpeg.png"):
+        assert (second / name).read_bytes() == (first / name).read_bytes()
+    _metrics(changed, rows[:2] + [_row("a", "g", "jpeg(quality=50)", 0.4)])
+    render_leaderboard(changed)
+    assert len(drawn) == 1

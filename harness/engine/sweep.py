@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,6 @@ from harness.engine.execute import EngineStats
 from harness.engine.plan import Plan, make_plan
 from harness.engine.progress import Progress
 from harness.engine.records import git_commit, new_run_id, versions, write_run_json
-from harness.metrics import compute_metrics
 from harness.plugins import perturbations
 
 __all__ = ["SweepResult", "run_sweep", "scores_frame"]
@@ -95,6 +95,31 @@ def scores_frame(plan: Plan, cache: ScoreCache, run_id: str) -> pd.DataFrame:
     return frame
 
 
+def write_metrics(frame: pd.DataFrame, target: Path, cache: ScoreCache) -> None:
+    """``metrics.csv`` of ``frame``. Metrics are a function of the rows' content and of the
+    metrics code, so they are cached under the sha256 of both beside the score cache: a
+    re-run whose rows are all cached copies the file instead of recomputing it."""
+    import shutil
+
+    from harness import metrics
+
+    from importlib.metadata import version
+
+    digest = hashlib.sha256(Path(metrics.__file__).read_bytes() + version("scikit-learn").encode())
+    digest.update(pd.util.hash_pandas_object(frame.drop(columns=["run_id"]), index=False).to_numpy().tobytes())
+    folder = Path(cache.path).parent / "metrics" if cache.path != ":memory:" else None
+    cached = folder / f"{digest.hexdigest()}.csv" if folder else None
+    if cached is not None and cached.is_file():
+        shutil.copyfile(cached, target)
+        return
+    metrics.compute_metrics(frame).to_csv(target, index=False)
+    if cached is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_suffix(f".{os.getpid()}.tmp")
+        shutil.copyfile(target, tmp)
+        os.replace(tmp, cached)
+
+
 def _run_record(config: SweepConfig, plan: Plan, run_id: str, result: dict[str, Any], frame: pd.DataFrame) -> dict:
     reg = perturbations()
     datasets = []
@@ -156,8 +181,7 @@ def run_sweep(config: SweepConfig, out: str | Path, *, address: str | None = Non
             progress.close()
     frame = scores_frame(plan, cache, run_id)
     frame.to_parquet(out / "scores.parquet", index=False)
-    metrics = compute_metrics(frame)
-    metrics.to_csv(out / "metrics.csv", index=False)
+    write_metrics(frame, out / "metrics.csv", cache)
     failed = int(frame["error"].notna().sum())
     result = {"total": len(plan.cells), "cached": len(plan.cells) - len(missing), "computed": len(missing),
               "failed": failed}

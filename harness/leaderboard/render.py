@@ -9,8 +9,10 @@ show; every mean over generators is printed with the generators it averages.
 from __future__ import annotations
 
 import base64
+import hashlib
 import html
 import json
+import os
 import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -135,6 +137,36 @@ def _html(title: str, parts: list[str], plots: list[Path]) -> str:
 
 
 def _plots(metrics: pd.DataFrame, spec: LeaderboardSpec, run_dir: Path, order: list[str] | None) -> list[Path]:
+    """The plots of ``run_dir``. They are a function of the metrics, the spec, the order of
+    the perturbations and this module's code, so they are cached under the sha256 of those
+    in the user cache folder: re-rendering unchanged metrics copies the files (and spares
+    importing matplotlib)."""
+    import shutil
+    from importlib.metadata import version
+
+    from harness.cache import cache_dir
+
+    digest = hashlib.sha256(Path(__file__).read_bytes() + version("matplotlib").encode())
+    digest.update(json.dumps([repr(spec), order]).encode())
+    digest.update(pd.util.hash_pandas_object(metrics, index=False).to_numpy().tobytes())
+    cached = cache_dir("plots") / digest.hexdigest()
+    if (cached / "done").is_file():
+        names = (cached / "done").read_text().split()
+        for name in names:
+            shutil.copyfile(cached / name, run_dir / name)
+        return [run_dir / name for name in names]
+    out = _draw(metrics, spec, run_dir, order)
+    tmp = cached.with_name(f"{cached.name}.{os.getpid()}.tmp")
+    tmp.mkdir(parents=True, exist_ok=True)
+    for path in out:
+        shutil.copyfile(path, tmp / path.name)
+    (tmp / "done").write_text("\n".join(p.name for p in out))
+    shutil.rmtree(cached, ignore_errors=True)
+    os.replace(tmp, cached)
+    return out
+
+
+def _draw(metrics: pd.DataFrame, spec: LeaderboardSpec, run_dir: Path, order: list[str] | None) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg")

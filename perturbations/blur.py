@@ -7,17 +7,14 @@ from __future__ import annotations
 
 import numpy as np
 from PIL import Image
-from scipy.ndimage import gaussian_filter
 
 from harness.api import ParamSpec, PerturbationSpec
 from harness.hookspecs import hookimpl
+from perturbations.ops import gaussian_blur_uint8
 
 
 def blur(image: Image.Image, rng, sigma: float) -> Image.Image:
-    arr = np.array(image)
-    for c in range(arr.shape[2]):
-        gaussian_filter(arr[:, :, c], output=arr[:, :, c], sigma=sigma)
-    return Image.fromarray(arr)
+    return Image.fromarray(gaussian_blur_uint8(np.asarray(image.convert("RGB")), sigma))
 
 
 @hookimpl

@@ -9,33 +9,19 @@ give slightly different pixels at one quality.
 """
 from __future__ import annotations
 
-import io
-
-import cv2
 import numpy as np
 from PIL import Image
 
 from harness.api import ParamSpec, PerturbationSpec
 from harness.hookspecs import hookimpl
+from perturbations.ops import jpeg_cv2, jpeg_pil
 
 __all__ = ["jpeg"]
 
 
 def jpeg(image: Image.Image, rng, quality: int, encoder: str = "pil") -> Image.Image:
-    if encoder == "cv2":
-        return _cv2_jpeg(image, quality)
-    buf = io.BytesIO()
-    image.save(buf, format="JPEG", quality=quality)
-    buf.seek(0)
-    return Image.open(buf).convert("RGB")
-
-
-def _cv2_jpeg(image: Image.Image, quality: int) -> Image.Image:
-    bgr = np.ascontiguousarray(np.asarray(image)[:, :, ::-1])
-    ok, encoded = cv2.imencode(".jpg", bgr, [int(cv2.IMWRITE_JPEG_QUALITY), int(quality)])
-    if not ok:
-        raise ValueError(f"OpenCV could not encode a {image.size} image as JPEG")
-    return Image.fromarray(cv2.imdecode(encoded, cv2.IMREAD_COLOR)[:, :, ::-1])
+    arr = np.asarray(image.convert("RGB"))
+    return Image.fromarray(jpeg_cv2(arr, quality) if encoder == "cv2" else jpeg_pil(arr, quality))
 
 
 @hookimpl

@@ -18,17 +18,16 @@ Randomness comes from an explicit ``numpy.random.Generator`` instead of Python's
 """
 from __future__ import annotations
 
-import io
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-import cv2
 import numpy as np
 import torch
 import torchvision.transforms.functional as TF
 from PIL import Image
-from scipy.ndimage import gaussian_filter
+
+from perturbations.ops import gaussian_blur_uint8, jpeg_cv2, jpeg_pil  # one coding, shared
 
 __all__ = [
     "IMAGENET_MEAN", "IMAGENET_STD", "CLIP_MEAN", "CLIP_STD", "InputContract", "AugmentConfig",
@@ -69,31 +68,16 @@ class AugmentConfig:
     jpeg_methods: tuple[str, ...] = ("cv2", "pil")
 
 
-def _blur_inplace(img: np.ndarray, sigma: float) -> None:
-    # Per channel into the uint8 array itself, as the authors' ``gaussian_blur`` does.
-    for c in range(3):
-        gaussian_filter(img[:, :, c], output=img[:, :, c], sigma=sigma)
-
-
-def _jpeg(img: np.ndarray, quality: int, method: str) -> np.ndarray:
-    if method == "cv2":
-        ok, buf = cv2.imencode(".jpg", img[:, :, ::-1], [int(cv2.IMWRITE_JPEG_QUALITY), int(quality)])
-        return np.ascontiguousarray(cv2.imdecode(buf, cv2.IMREAD_COLOR)[:, :, ::-1])
-    out = io.BytesIO()
-    Image.fromarray(img).save(out, format="jpeg", quality=int(quality))
-    out.seek(0)
-    return np.array(Image.open(out).convert("RGB"))
-
-
 def data_augment(image: Image.Image, cfg: AugmentConfig, rng: np.random.Generator) -> Image.Image:
     """Blur then JPEG, each with its probability (CNNDetection ``data_augment``)."""
     img = np.array(image.convert("RGB"))
     if rng.random() < cfg.blur_prob:
         lo, hi = cfg.blur_sigma
-        _blur_inplace(img, lo + rng.random() * (hi - lo))
+        img = gaussian_blur_uint8(img, lo + rng.random() * (hi - lo))
     if rng.random() < cfg.jpeg_prob:
         method = cfg.jpeg_methods[int(rng.integers(len(cfg.jpeg_methods)))]
-        img = _jpeg(img, int(rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1)), method)
+        quality = int(rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1))
+        img = jpeg_cv2(img, quality) if method == "cv2" else jpeg_pil(img, quality)
     return Image.fromarray(img)
 
 

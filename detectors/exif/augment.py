@@ -5,14 +5,13 @@ uint8 channel (p = 0.1), JPEG re-encoding at quality 90..99 by OpenCV or Pillow 
 """
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 import torchvision.transforms.functional as TF
 from PIL import Image
-from scipy.ndimage import gaussian_filter
+
+from perturbations.ops import gaussian_blur_uint8, jpeg_cv2, jpeg_pil  # one coding, shared
 
 __all__ = ["AugmentConfig", "custom_augment", "gaussian_blur_uint8", "jpeg_cv2", "jpeg_pil"]
 
@@ -25,26 +24,6 @@ class AugmentConfig:
     blur_sigma: tuple[float, float] = (0.0, 1.0)
     jpg_prob: float = 0.25
     jpg_quality: tuple[int, int] = (90, 99)
-
-
-def gaussian_blur_uint8(img: np.ndarray, sigma: float) -> np.ndarray:
-    """Per-channel ``scipy.ndimage.gaussian_filter`` written back into uint8, as the authors."""
-    out = img.copy()
-    for c in range(out.shape[2]):
-        gaussian_filter(out[:, :, c], output=out[:, :, c], sigma=sigma)
-    return out
-
-
-def jpeg_cv2(img: np.ndarray, quality: int) -> np.ndarray:
-    ok, enc = cv2.imencode(".jpg", img[:, :, ::-1], [int(cv2.IMWRITE_JPEG_QUALITY), int(quality)])
-    return cv2.imdecode(enc, 1)[:, :, ::-1].copy()
-
-
-def jpeg_pil(img: np.ndarray, quality: int) -> np.ndarray:
-    buf = io.BytesIO()
-    Image.fromarray(img).save(buf, format="jpeg", quality=int(quality))
-    buf.seek(0)
-    return np.array(Image.open(buf).convert("RGB"))
 
 
 def custom_augment(img: Image.Image, rng: np.random.Generator, cfg: AugmentConfig = AugmentConfig()) -> Image.Image:

@@ -249,17 +249,27 @@ def end_actors(ray, actors: Actors) -> None:
             pass
 
 
-def _thresholds(ray, plan: Plan, actors: Actors, needed: Sequence[int]) -> dict[int, float]:
-    """Asking for the thresholds waits for the models to load: a detector that cannot load
-    stops the sweep here, before any image is processed, with the detector's own message."""
+def _ask_thresholds(actors: Actors) -> dict[Any, tuple[int, ...] | None]:
+    """Ask every model holder for its thresholds *before* any chunk is queued, so that the
+    answer comes as soon as its models have loaded (an actor runs its calls in order)."""
+    refs: dict[Any, tuple[int, ...] | None] = {}
+    if actors.cpu:
+        refs[actors.pipeline[0].thresholds.remote()] = None
+    for i, group in actors.gpu.items():
+        refs[group[0].thresholds.remote()] = (i,)
+    return refs
+
+
+def _thresholds(ray, plan: Plan, asked: dict[Any, tuple[int, ...] | None], needed: Sequence[int]) -> dict[int, float]:
+    """Waiting for the thresholds waits for the models to load: a detector that cannot load
+    stops the sweep here, with the detector's own message, before its actor scores anything."""
     from ray.exceptions import RayActorError
 
     out: dict[int, float] = {}
     try:
-        if actors.cpu:
-            out.update({i: v for i, v in ray.get(actors.pipeline[0].thresholds.remote()).items() if i in needed})
-        for i, group in actors.gpu.items():
-            out[i] = ray.get(group[0].thresholds.remote())[0]
+        for ref, only in asked.items():
+            got = ray.get(ref)
+            out.update({i: got[0] for i in only} if only else {i: v for i, v in got.items() if i in needed})
     except RayActorError as exc:
         lines = [l for l in str(exc).splitlines() if l.strip()]
         cause = next((l for l in reversed(lines) if "Error" in l and ":" in l), lines[-1] if lines else "")
@@ -355,8 +365,9 @@ def run_cells(ray, plan: Plan, cells: Sequence[Cell], on_result: Callable[[list,
     max_inflight = max_inflight or 2 * len(actors.pipeline)
     source = iter(chunks)
     try:
+        asked = _ask_thresholds(actors)
         _feed(sched, source, max_inflight)  # the first chunks queue while the models load
-        thresholds = _thresholds(ray, plan, actors, needed)
+        thresholds = _thresholds(ray, plan, asked, needed)
         stats.load_s = time.monotonic() - start
         while sched.pending:
             rows, n_images, (prep_s, score_s) = sched.next_result()

@@ -74,7 +74,7 @@ def interrupt_half_way(config: Path, cache: Path, out: Path, sig: int) -> tuple[
     return at_signal, proc.returncode, stderr
 
 
-@pytest.mark.slow  # a child process starts its own Ray: about a minute on a 2-core machine
+# a child process starts its own Ray: about 30 s on a 2-core machine (the must-show runs in CI)
 def test_sweep_killed_half_way_resumes_to_the_uninterrupted_rows(config, uninterrupted, tmp_path):
     at_kill, code, _ = interrupt_half_way(config, tmp_path / "cache", tmp_path / "killed", signal.SIGKILL)
     total = N_IMAGES * 3
@@ -88,7 +88,7 @@ def test_sweep_killed_half_way_resumes_to_the_uninterrupted_rows(config, uninter
     pd.testing.assert_frame_equal(again, uninterrupted)
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # a second child process and Ray start, about 30 s
 def test_ctrl_c_stops_cleanly_and_keeps_the_finished_cells(config, uninterrupted, tmp_path):
     at_signal, code, stderr = interrupt_half_way(config, tmp_path / "cache", tmp_path / "stopped", signal.SIGINT)
     assert code == 130 and "interrupted" in stderr, stderr[-2000:]

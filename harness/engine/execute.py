@@ -36,8 +36,9 @@ ACTOR_RESTARTS = 4
 
 @dataclass
 class EngineStats:
-    """Where the time went: busy seconds of the CPU tasks and of the actors, and the wall
-    time of the compute phase. ``overlap`` > 1 means CPU work and model work ran at once."""
+    """Where the time went: busy seconds of preparation (decode, perturb, preprocess) and
+    of scoring, and the wall time of the compute phase. ``overlap`` > 1 means work ran in
+    parallel (several pipeline actors, or pipeline and GPU actors)."""
 
     load_s: float = 0.0      # from the start until every model had loaded
     prepare_s: float = 0.0

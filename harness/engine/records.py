@@ -6,9 +6,9 @@ Keys: ``run_id``; ``created``; ``config`` (the parsed TOML) and ``config_path``;
 ``datasets`` (name, layout, root, n_samples, n_real, n_fake, and ``data_sha256``, a hash of
 the sorted sample ids and labels); ``detectors`` (label, name, params, params hash,
 weights sha256, threshold); ``perturbations`` (canonical specs and plugin versions);
-``cells`` (total, cached, computed, failed); ``engine`` (busy seconds of the CPU tasks and of
-the detector actors, wall seconds of the compute phase, their overlap ratio, chunks, and
-where each actor ran: node id, pid, device); ``elapsed_s``.
+``cells`` (total, cached, computed, failed); ``engine`` (seconds until the models had loaded,
+busy seconds of preparation and of scoring, wall seconds of the compute phase, their overlap
+ratio, chunks, and where each detector's model ran: node id, pid, device); ``elapsed_s``.
 """
 from __future__ import annotations
 

@@ -135,3 +135,16 @@ def test_metrics_of_unchanged_rows_are_copied_and_changed_rows_recomputed(setup,
     assert calls == [1]
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "changed.csv"), real(changed), check_dtype=False,
                                   check_exact=False)
+
+
+def test_planning_and_rendering_import_no_torch_scikit_learn_or_matplotlib():
+    """A fully cached re-run stays fast because planning, the registries, metrics and the
+    leaderboard (with its plots cached) import none of the heavy libraries."""
+    import subprocess
+    import sys
+
+    code = ("import sys; import harness.engine.sweep, harness.engine.plan, harness.leaderboard, harness.metrics; "
+            "from harness.plugins import detectors, perturbations, layouts; detectors(); perturbations(); layouts(); "
+            "print(sorted(m for m in ('torch', 'torchvision', 'sklearn', 'matplotlib') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

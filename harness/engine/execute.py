@@ -22,6 +22,7 @@ import os
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any, Callable, Iterator, Sequence
 
 from harness.api import ConfigError, ExifbenchError
@@ -111,9 +112,24 @@ def _load_all(defs: Sequence[tuple[str, dict]], own: Sequence[int], device: str)
     return models, failed
 
 
+class _Placed:
+    """What every actor says about itself: its process and where it runs."""
+
+    device = "cpu"
+
+    def pid(self) -> int:
+        return os.getpid()
+
+    def where(self) -> dict:
+        import ray
+
+        return {"node_id": ray.get_runtime_context().get_node_id(), "pid": os.getpid(), "device": self.device}
+
+
+@cache
 def _actor_classes(ray):
     @ray.remote(max_restarts=ACTOR_RESTARTS, max_task_retries=ACTOR_RESTARTS)
-    class PipelineActor:
+    class PipelineActor(_Placed):
         """Decodes, perturbs and preprocesses chunks of samples; scores the CPU detectors."""
 
         def __init__(self, defs: list, own: list[int], threads: int):
@@ -125,14 +141,6 @@ def _actor_classes(ray):
 
         def thresholds(self) -> dict[int, Any]:
             return {**{i: float(m.threshold) for i, m in self.models.items()}, **self.failed}
-
-        def pid(self) -> int:
-            return os.getpid()
-
-        def where(self) -> dict:
-            import ray as _ray
-
-            return {"node_id": _ray.get_runtime_context().get_node_id(), "pid": os.getpid(), "device": "cpu"}
 
         def run(self, work: list, seed: int, apply_orientation: bool, gpu_used: list[int]) -> tuple:
             from harness.engine.work import prepare, score_items
@@ -146,10 +154,11 @@ def _actor_classes(ray):
             for i, reason in self.failed.items():  # cannot happen when the first actor loaded it,
                 rows.extend((k, None, f"load: {reason}"[:200]) for k in per_det[i][0])  # unless nodes differ
             out = (rows, prepared - start, time.perf_counter() - prepared)
+            # one object per return (num_returns = 1 + GPU detectors): the bare tuple when alone
             return (out, *[per_det[i] for i in gpu_used]) if gpu_used else out
 
     @ray.remote(max_restarts=ACTOR_RESTARTS, max_task_retries=ACTOR_RESTARTS)
-    class DetectorActor:
+    class DetectorActor(_Placed):
         """Holds one detector's model on a GPU share; scores batches of preprocessed items."""
 
         def __init__(self, name: str, params: dict, gpu_share: float, threads: int):
@@ -164,14 +173,6 @@ def _actor_classes(ray):
 
         def thresholds(self) -> dict[int, Any]:
             return {0: float(self.detector.threshold)} if self.detector is not None else dict(self.failed)
-
-        def pid(self) -> int:
-            return os.getpid()
-
-        def where(self) -> dict:
-            import ray as _ray
-
-            return {"node_id": _ray.get_runtime_context().get_node_id(), "pid": os.getpid(), "device": self.device}
 
         def score(self, prepared: tuple) -> tuple:
             from harness.engine.work import score_items
@@ -231,12 +232,12 @@ def start_gpu_actors(ray, plan: Plan, shares: dict[int, float], only: Sequence[i
     return out
 
 
-def start_actors(ray, plan: Plan, needed: Sequence[int], cluster_gpus: float, pipelines: int | None = None) -> Actors:
+def start_actors(ray, plan: Plan, needed: Sequence[int], cluster_gpus: float, cpu_actors: int | None = None) -> Actors:
     """Fresh actors for detectors ``needed``: pipeline actors scoring those without a GPU
     share, and GPU actors for the others."""
     shares = gpu_shares(plan, needed, cluster_gpus)
     cpu = tuple(i for i in needed if shares[i] == 0)
-    return Actors(start_pipeline(ray, plan, cpu, pipelines), cpu,
+    return Actors(start_pipeline(ray, plan, cpu, cpu_actors), cpu,
                   start_gpu_actors(ray, plan, shares, [i for i in needed if shares[i] > 0]))
 
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import shutil
 import time
 from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -99,11 +101,7 @@ def write_metrics(frame: pd.DataFrame, target: Path, cache: ScoreCache) -> None:
     """``metrics.csv`` of ``frame``. Metrics are a function of the rows' content and of the
     metrics code, so they are cached under the sha256 of both beside the score cache: a
     re-run whose rows are all cached copies the file instead of recomputing it."""
-    import shutil
-
     from harness import metrics
-
-    from importlib.metadata import version
 
     digest = hashlib.sha256(Path(metrics.__file__).read_bytes() + version("scikit-learn").encode())
     digest.update(pd.util.hash_pandas_object(frame.drop(columns=["run_id"]), index=False).to_numpy().tobytes())

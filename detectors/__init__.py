@@ -1,1 +1,1 @@
-"""Built-in detector plugins, one subpackage per family, registered through entry points."""
+"""Built-in detector plugins, one subpackage per paper, registered through entry points."""

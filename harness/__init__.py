@@ -15,7 +15,7 @@ from harness.api import (
     Sample,
 )
 from harness.data.exif import read_exif
-from harness.perturb import perturb
+from harness.chains import perturb
 
 __all__ = [
     "Sample", "Detector", "DetectorSpec", "PerturbationSpec", "LayoutSpec", "ExifbenchError",

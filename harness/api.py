@@ -20,6 +20,7 @@ __all__ = [
     "PerturbationSpec",
     "ParamSpec",
     "LayoutSpec",
+    "SuiteSpec",
     "TrainerSpec",
     "Detector",
     "ExifbenchError",
@@ -102,10 +103,12 @@ class ParamSpec:
 
 @dataclass(frozen=True)
 class PerturbationSpec:
-    """A perturbation family: ``apply(image, rng, **params) -> image``, pure and seeded.
+    """A perturbation: ``apply(image, rng, **params) -> image``, pure and seeded.
 
     ``metadata`` says what the perturbation does to a file's metadata (EXIF, ICC), since
-    detectors that read metadata depend on it.
+    detectors that read metadata depend on it. ``check(params)``, when given, is called
+    with every combination of (coerced) parameters when a spec string is parsed, and raises
+    :class:`ConfigError` for one the perturbation refuses (e.g. two exclusive parameters).
     """
 
     name: str
@@ -116,6 +119,21 @@ class PerturbationSpec:
     metadata: str = "pixels only; the image is decoded, so no metadata survives"
     stochastic: bool = False
     strength: str | None = None  # the parameter a robustness plot puts on its x axis
+    check: Callable[[Mapping[str, Any]], None] | None = None
+
+
+@dataclass(frozen=True)
+class SuiteSpec:
+    """A named perturbation grid of a published evaluation, with where it comes from.
+
+    ``entries`` are spec strings (grids and chains allowed); a sweep config names a suite
+    with ``[perturbations] suite = "NAME"``.
+    """
+
+    name: str
+    title: str
+    source: str
+    entries: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -123,7 +141,7 @@ class DetectorSpec:
     """A registered detector: ``factory`` is a lazy ``"module:Class"`` reference."""
 
     name: str
-    family: str
+    approach: str            # what the detector looks at: "exif", "cnn", "spectral", "foundation", ...
     summary: str
     paper: str
     factory: str
@@ -131,6 +149,11 @@ class DetectorSpec:
     trainable: bool = False
     #: a tiny, fast configuration (CPU, seconds) that the conformance kit trains and checks
     test_params: Mapping[str, Any] = field(default_factory=dict)
+    #: parameters that must name an existing file or folder, each with the documented special
+    #: values that are not paths (e.g. ``{"backbone": ("random",)}``). Every parameter whose
+    #: value names an existing file or folder is hashed into the cache key whether declared
+    #: or not; declaring one adds the check that it exists.
+    path_params: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def create(self, **params: Any) -> "Detector":
         cls = resolve_factory(self.factory)
@@ -150,6 +173,8 @@ class TrainerSpec:
     summary: str
     factory: str
     defaults: Mapping[str, Any] = field(default_factory=dict)
+    #: as :attr:`DetectorSpec.path_params`
+    path_params: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def create(self, **params: Any) -> Any:
         return resolve_factory(self.factory)(**{**self.defaults, **params})

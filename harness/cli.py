@@ -19,8 +19,8 @@ def _cmd_list(args: argparse.Namespace) -> int:
     from harness import plugins
 
     if args.what == "detectors":
-        rows = [(n, s.family, "yes" if s.trainable else "", s.summary, s.paper) for n, s in plugins.detectors().items()]
-        print(tabulate(rows, headers=["name", "family", "trainable", "summary", "paper"]))
+        rows = [(n, s.approach, "yes" if s.trainable else "", s.summary, s.paper) for n, s in plugins.detectors().items()]
+        print(tabulate(rows, headers=["name", "approach", "trainable", "summary", "paper"]))
     elif args.what == "perturbations":
         rows = [(n, ", ".join(f"{p.name}:{p.type.__name__}" for p in s.params), s.version, s.summary, s.metadata)
                 for n, s in plugins.perturbations().items()]
@@ -39,7 +39,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
     from harness.config import load_sweep
-    from harness.engine.cache import ScoreCache
+    from harness.engine.score_cache import ScoreCache
     from harness.engine.sweep import run_sweep
 
     config = load_sweep(args.config)
@@ -56,7 +56,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from harness.engine.plan import read_dataset
     from harness.train.jobs import run_training
 
-    config = load_train(args.config)
+    config = load_train(args.config, trainer=args.name)
     samples = [s for ds in config.datasets for s in read_dataset(ds)]
     out = run_training(args.name, config.param_dict, samples, args.out, seed=config.run.seed,
                        num_gpus=args.num_gpus, address=args.address, force=args.force)

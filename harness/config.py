@@ -58,15 +58,15 @@ class DatasetConfig:
 class DetectorConfig:
     name: str
     params: Mapping[str, Any] = field(default_factory=dict)
-    label: str = ""  # how the detector appears in results; defaults to its name
+    alias: str = ""  # how the detector appears in results; defaults to its name
 
     @property
     def param_dict(self) -> dict[str, Any]:
         return _thaw(self.params)
 
     @property
-    def display(self) -> str:
-        return self.label or self.name
+    def display_name(self) -> str:
+        return self.alias or self.name
 
 
 @dataclass(frozen=True)
@@ -150,14 +150,33 @@ def _datasets(raw: Mapping[str, Any], where: str, base: Path) -> tuple[DatasetCo
     return tuple(out)
 
 
-def _path_params(params: dict[str, Any], base: Path) -> dict[str, Any]:
-    """Relative paths in detector parameters (checkpoint, backbone, ...) are read from the config's folder."""
+def _path_params(params: dict[str, Any], base: Path, declared: Mapping[str, tuple[str, ...]]) -> dict[str, Any]:
+    """Detector and trainer parameters that name a file or folder, read from the config's folder.
+
+    The rule is the same for every plugin: a string value that names an existing file or
+    folder relative to the config file becomes its absolute path (and is then hashed by
+    content into the cache key, :func:`harness.engine.plan.weights_sha256`). A parameter the
+    plugin declares as a path (``path_params`` of its spec) is resolved even when it does not
+    exist yet, unless its value is one of the documented special values (``backbone =
+    "random"``); planning then refuses a missing one. Any other value is kept as written.
+    """
     out = {}
     for k, v in params.items():
-        if isinstance(v, str) and k in ("checkpoint", "backbone", "init", "clip_weights") and v:
-            v = _resolve(v, base)
+        if isinstance(v, str) and v:
+            candidate = Path(_resolve(v, base))
+            if candidate.exists() or (k in declared and v not in declared[k]):
+                v = str(candidate)
         out[k] = v
     return out
+
+
+def _declared_paths(registry: str, name: str) -> Mapping[str, tuple[str, ...]]:
+    """The path parameters a registered plugin declares (none for an unknown name: planning
+    reports that one, with the closest name)."""
+    from harness import plugins
+
+    specs = getattr(plugins, registry)()
+    return specs[name].path_params if name in specs else {}
 
 
 def load_sweep(path: str | Path) -> SweepConfig:
@@ -173,11 +192,15 @@ def load_sweep(path: str | Path) -> SweepConfig:
     for i, t in enumerate(dets):
         if "name" not in t:
             raise ConfigError(f"{where}: [[detectors]] #{i + 1} lacks a name")
-        params = _path_params({k: v for k, v in t.items() if k not in ("name", "label")}, base)
-        detectors.append(DetectorConfig(str(t["name"]), _freeze(params), str(t.get("label", ""))))
-    labels = [d.display for d in detectors]
-    if len(set(labels)) != len(labels):
-        raise ConfigError(f"{where}: two [[detectors]] share the name {labels}; give each a distinct `label`")
+        if "label" in t:
+            raise ConfigError(f"{where}: [[detectors]] #{i + 1}: `label` is now `alias` (a detector's name in the "
+                              "results; `label` means real/generated everywhere else)")
+        params = _path_params({k: v for k, v in t.items() if k not in ("name", "alias")}, base,
+                              _declared_paths("detectors", str(t["name"])))
+        detectors.append(DetectorConfig(str(t["name"]), _freeze(params), str(t.get("alias", ""))))
+    names = [d.display_name for d in detectors]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{where}: two [[detectors]] share the name {names}; give each a distinct `alias`")
     pert = raw.get("perturbations", {})
     _only(pert, {"grid", "suite"}, f"{where} [perturbations]")
     grid = pert.get("grid", ["none"] if not pert.get("suite") else [])
@@ -187,11 +210,13 @@ def load_sweep(path: str | Path) -> SweepConfig:
                        str(pert.get("suite", "")), str(path), raw)
 
 
-def load_train(path: str | Path) -> TrainConfig:
+def load_train(path: str | Path, trainer: str | None = None) -> TrainConfig:
+    """A training config; ``trainer`` (the registered name it is for) says which of its
+    parameters are paths even before they exist."""
     path = Path(path)
     raw = _read(path)
     where = str(path)
     _only(raw, {"run", "datasets", "params"}, where)
     base = path.resolve().parent
-    params = _path_params(dict(raw.get("params", {})), base)
+    params = _path_params(dict(raw.get("params", {})), base, _declared_paths("trainers", trainer) if trainer else {})
     return TrainConfig(_run(raw, where), _datasets(raw, where, base), _freeze(params), str(path))

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from harness.cache import cache_dir
+from harness.cache_folder import cache_dir
 from harness.config import DatasetConfig, DetectorConfig, RunConfig, SweepConfig
 from harness.data.layouts import read_manifest, read_real_only
 from harness.data.zoo import ZooBuild, build_zoo

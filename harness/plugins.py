@@ -1,4 +1,4 @@
-"""The plugin manager and the three registries built from it.
+"""The plugin manager and the registries built from it.
 
 Every detector, perturbation and layout, built-in or third-party, arrives through the
 ``exifbench`` entry-point group. A registry has one job: map a name to its spec, refuse a
@@ -13,9 +13,10 @@ from typing import Generic, Iterable, Iterator, TypeVar
 import pluggy
 
 from harness import hookspecs
-from harness.api import DetectorSpec, ExifbenchError, LayoutSpec, PerturbationSpec, TrainerSpec, UnknownNameError
+from harness.api import (DetectorSpec, ExifbenchError, LayoutSpec, PerturbationSpec, SuiteSpec, TrainerSpec,
+                         UnknownNameError)
 
-__all__ = ["Registry", "plugin_manager", "detectors", "perturbations", "layouts", "trainers", "reset"]
+__all__ = ["Registry", "plugin_manager", "detectors", "perturbations", "suites", "layouts", "trainers", "reset"]
 
 T = TypeVar("T")
 
@@ -69,7 +70,11 @@ class Registry(Generic[T]):
 
 @lru_cache(maxsize=1)
 def plugin_manager() -> pluggy.PluginManager:
-    """A plugin manager with the hook specs and every plugin of the entry-point group."""
+    """A plugin manager with the hook specs and every plugin of the entry-point group.
+
+    A plugin function marked ``@hookimpl`` under a name that is no hook (a typo such as
+    ``exifbench_detector``) is refused here, naming the plugin, instead of being ignored.
+    """
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
     pm.load_setuptools_entrypoints(hookspecs.PROJECT)
@@ -77,16 +82,28 @@ def plugin_manager() -> pluggy.PluginManager:
         raise ExifbenchError(
             "no exifbench plugins found: the package is not installed; run `pip install -e .`"
         )
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        raise ExifbenchError(
+            f"plugin {exc.plugin_name!r} implements a hook that exifbench does not define: {exc}; "
+            f"the hooks are {sorted(n for n in dir(hookspecs) if n.startswith('exifbench_'))}"
+        ) from exc
     return pm
 
 
 def _collect(hook_name: str, kind: str) -> Registry:
-    pm = plugin_manager()
-    hook = getattr(pm.hook, hook_name)
+    """Call the hook through pluggy and register every item; a duplicate names both plugins."""
+    hook = getattr(plugin_manager().hook, hook_name)
+    results = hook()
+    # pluggy calls the implementations last-registered first and drops None results; when
+    # none was dropped, results and implementations pair up, which names each item's plugin.
+    impls = hook.get_hookimpls()
+    owners = [impl.plugin_name for impl in reversed(impls)] if len(results) == len(impls) else ["?"] * len(results)
     registry: Registry = Registry(kind)
-    for impl in reversed(hook.get_hookimpls()):  # registration order
-        for item in impl.function() or []:
-            registry.add(item, owner=impl.plugin_name)
+    for owner, items in reversed(list(zip(owners, results))):  # registration order
+        for item in items or []:
+            registry.add(item, owner=owner)
     return registry
 
 
@@ -101,6 +118,11 @@ def perturbations() -> Registry[PerturbationSpec]:
 
 
 @lru_cache(maxsize=1)
+def suites() -> Registry[SuiteSpec]:
+    return _collect("exifbench_perturbation_suites", "perturbation suite")
+
+
+@lru_cache(maxsize=1)
 def layouts() -> Registry[LayoutSpec]:
     return _collect("exifbench_dataset_layouts", "layout")
 
@@ -111,11 +133,11 @@ def trainers() -> Registry[TrainerSpec]:
     registry = _collect("exifbench_trainers", "trainer")
     for name, spec in detectors().items():
         if spec.trainable:
-            registry.add(TrainerSpec(name, spec.summary, spec.factory, spec.defaults), owner=detectors().owner(name))
+            registry.add(TrainerSpec(name, spec.summary, spec.factory, spec.defaults, spec.path_params), owner=detectors().owner(name))
     return registry
 
 
 def reset() -> None:
     """Forget the loaded plugins (tests that register extra plugins call this)."""
-    for fn in (plugin_manager, detectors, perturbations, layouts, trainers):
+    for fn in (plugin_manager, detectors, perturbations, suites, layouts, trainers):
         fn.cache_clear()

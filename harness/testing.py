@@ -163,7 +163,7 @@ def check_detector(name: str, params: dict[str, Any] | None = None, workdir: str
 def _check_wrong_checkpoints(name: str, spec: Any, params: dict[str, Any], work: Path) -> None:
     if "checkpoint" not in params:
         return
-    from harness.train.checkpoint import write_checkpoint
+    from harness.checkpoint import write_checkpoint
     import torch
 
     other = write_checkpoint(work / "other", "not-" + name, {"w": torch.zeros(2)})

@@ -1,1 +1,1 @@
-"""Built-in perturbation plugins, one module per family, registered through entry points."""
+"""Built-in perturbation plugins, one module per perturbation, registered through entry points."""

@@ -10,7 +10,7 @@ from PIL import Image
 
 from harness.api import ParamSpec, PerturbationSpec
 from harness.hookspecs import hookimpl
-from perturbations.ops import gaussian_blur_uint8
+from harness.imaging import gaussian_blur_uint8
 
 
 def blur(image: Image.Image, rng, sigma: float) -> Image.Image:

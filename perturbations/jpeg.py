@@ -14,7 +14,7 @@ from PIL import Image
 
 from harness.api import ParamSpec, PerturbationSpec
 from harness.hookspecs import hookimpl
-from perturbations.ops import jpeg_cv2, jpeg_pil
+from harness.imaging import jpeg_cv2, jpeg_pil
 
 __all__ = ["jpeg"]
 

@@ -31,9 +31,6 @@ def _check(params: Mapping[str, Any]) -> None:
         raise ConfigError("resize takes exactly one of scale=... (a factor > 0) or size=... (short side, pixels)")
 
 
-resize.check = _check
-
-
 @hookimpl
 def exifbench_perturbations() -> list[PerturbationSpec]:
     return [
@@ -44,5 +41,6 @@ def exifbench_perturbations() -> list[PerturbationSpec]:
             summary="rescale by a factor, or the short side to a size (torchvision bilinear, antialiased)",
             metadata="pixels only; no metadata",
             strength="scale",
+            check=_check,
         )
     ]

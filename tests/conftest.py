@@ -36,7 +36,7 @@ def tiny_dataset(tmp_path) -> Path:
 @pytest.fixture(scope="session")
 def ray_session():
     """One local Ray for the whole test session (starting Ray costs seconds)."""
-    from harness.engine.ray_runtime import ensure_ray, shutdown
+    from harness.runtime import ensure_ray, shutdown
 
     os.environ.pop("RAY_ADDRESS", None)
     ray = ensure_ray(num_cpus=2)

@@ -13,7 +13,7 @@ import pytest
 from harness.config import load_sweep
 from harness.data import decode
 from harness.data.layouts import read_binary_folders
-from harness.engine.cache import ScoreCache
+from harness.engine.score_cache import ScoreCache
 from harness.engine.sweep import run_sweep
 from tests.conftest import spectrum_checkpoint
 from tests.test_decode import AWKWARD

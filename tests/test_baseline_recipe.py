@@ -7,8 +7,8 @@ import torch
 from PIL import Image
 from torch import nn
 
-from detectors.cnnspot.recipe import AugmentConfig, center_crop, data_augment, random_crop, trim_to_even
-from detectors.cnnspot.training import EarlyStopping, Schedule, split_train_val, train_classifier
+from harness.recipes.cnndetection.recipe import AugmentConfig, center_crop, data_augment, random_crop, trim_to_even
+from harness.recipes.cnndetection.training import EarlyStopping, Schedule, split_train_val, train_classifier
 from detectors.npr.model import npr_residual
 
 

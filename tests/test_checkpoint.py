@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from harness.api import CheckpointError
-from harness.train.checkpoint import load_state_dict_strict, read_checkpoint, write_checkpoint
+from harness.checkpoint import load_state_dict_strict, read_checkpoint, write_checkpoint
 
 
 def test_checkpoint_round_trip_keeps_weights_and_manifest(tmp_path):

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from harness.config import load_sweep
-from harness.engine.cache import ScoreCache
+from harness.engine.score_cache import ScoreCache
 from harness.engine.plan import make_plan
 from harness.engine.sweep import run_sweep
 from tests.conftest import spectrum_checkpoint, write_binary_folders
@@ -27,7 +27,7 @@ def setup(tmp_path_factory):
     return tmp, data, ckpt
 
 
-def write_config(tmp, data, ckpt, grid: str, detectors=({"label": "spec32", "n_bins": 32},), name="sweep.toml"):
+def write_config(tmp, data, ckpt, grid: str, detectors=({"alias": "spec32", "n_bins": 32},), name="sweep.toml"):
     tables = "".join(
         f'[[detectors]]\nname = "spectrum"\ncheckpoint = "{ckpt}"\n'
         + "".join(f"{k} = {json.dumps(v)}\n" for k, v in d.items()) for d in detectors)
@@ -68,7 +68,7 @@ def test_rerun_into_another_out_scores_nothing_and_starts_no_ray(setup, base, tm
     def no_ray(*args, **kwargs):
         raise AssertionError("a fully cached sweep started Ray")
 
-    monkeypatch.setattr("harness.engine.ray_runtime.ensure_ray", no_ray)
+    monkeypatch.setattr("harness.runtime.ensure_ray", no_ray)
     again = run_sweep(write_config(tmp, data, ckpt, BASE_GRID, name="rerun.toml"), tmp_path / "again", quiet=True,
                       cache=copy_of(base[0], tmp_path), leaderboard=False)
     assert (again.computed, again.cached) == (0, again.total)
@@ -92,7 +92,7 @@ def test_adding_a_jpeg_level_computes_only_that_levels_cells(setup, base, tmp_pa
 def test_adding_a_detector_computes_and_loads_only_the_new_one(setup, base, tmp_path):
     tmp, data, ckpt = setup
     two = write_config(tmp, data, ckpt, BASE_GRID, name="two.toml",
-                       detectors=({"label": "spec32", "n_bins": 32}, {"label": "spec32-C", "n_bins": 32, "C": 0.5}))
+                       detectors=({"alias": "spec32", "n_bins": 32}, {"alias": "spec32-C", "n_bins": 32, "C": 0.5}))
     result = run_sweep(two, tmp_path / "two", quiet=True, cache=copy_of(base[0], tmp_path), leaderboard=False)
     assert (result.computed, result.cached) == (36, 36)
     engine = json.loads((tmp_path / "two" / "run.json").read_text())["engine"]
@@ -106,7 +106,7 @@ def test_cell_keys_follow_content_not_labels_or_placement(setup, tmp_path):
 
     def keys(checkpoint, seed=0, **extra):
         config = write_config(tmp, data, checkpoint, grid, name="keys.toml",
-                              detectors=({"label": "x", "n_bins": 32, **extra},))
+                              detectors=({"alias": "x", "n_bins": 32, **extra},))
         return {(c.sample.sample_id, c.chain.spec): c.key for c in make_plan(replace(config, run=replace(
             config.run, seed=seed))).cells}
 

@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 
 from harness.config import load_sweep
-from harness.engine.cache import ScoreCache
+from harness.engine.score_cache import ScoreCache
 from harness.engine.sweep import run_sweep
 from harness.testing import synthetic_training_set
-from harness.train.checkpoint import read_manifest
+from harness.checkpoint import read_manifest
 from harness.train.jobs import fit_locally, run_training
 from tests.conftest import write_binary_folders
 
@@ -30,8 +30,8 @@ def setup(tmp_path_factory):
     path = tmp / "sweep.toml"
     # Two detectors sharing the one GPU (num_gpus = 0.5 each).
     path.write_text(f'[run]\nseed = 0\n[[datasets]]\nname = "tiny"\nlayout = "binary-folders"\nroot = "{data}"\n'
-                    f'[[detectors]]\nname = "spectrum"\nlabel = "a"\ncheckpoint = "{ckpt}"\nn_bins = 32\nnum_gpus = 0.5\n'
-                    f'[[detectors]]\nname = "spectrum"\nlabel = "b"\ncheckpoint = "{ckpt}"\nn_bins = 32\nC = 0.5\n'
+                    f'[[detectors]]\nname = "spectrum"\nalias = "a"\ncheckpoint = "{ckpt}"\nn_bins = 32\nnum_gpus = 0.5\n'
+                    f'[[detectors]]\nname = "spectrum"\nalias = "b"\ncheckpoint = "{ckpt}"\nn_bins = 32\nC = 0.5\n'
                     'num_gpus = 0.5\n[perturbations]\ngrid = ["none", "jpeg(quality=60)"]\n')
     return tmp, load_sweep(path), train
 

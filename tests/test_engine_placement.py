@@ -6,7 +6,7 @@ import pytest
 from harness.api import ConfigError, Sample
 from harness.engine.execute import chunk_work, gpu_shares
 from harness.engine.plan import Cell, Plan, PlannedDetector
-from harness.perturb import expand_grid
+from harness.chains import expand_grid
 
 
 def detector(num_gpus=None, actors=1) -> PlannedDetector:

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from harness.config import load_sweep
-from harness.engine.cache import ScoreCache
+from harness.engine.score_cache import ScoreCache
 from harness.engine.sweep import run_sweep
 from tests.conftest import spectrum_checkpoint, write_binary_folders
 

@@ -10,7 +10,7 @@ from torchvision.transforms import Resize
 
 from harness import perturb
 from harness.api import ConfigError, UnknownNameError
-from harness.perturb import derive_seed, expand, expand_grid, parse
+from harness.chains import derive_seed, expand, expand_grid, parse
 from tests.conftest import noise_image
 
 

@@ -13,8 +13,8 @@ from harness import perturb
 from harness.api import ConfigError
 from harness.config import load_sweep
 from harness.engine.plan import chains_of
-from harness.perturb import expand, expand_grid, load_suites, parse, suite_entries
-from harness.plugins import perturbations
+from harness.chains import expand, expand_grid, parse, suite_entries
+from harness.plugins import perturbations, suites
 from tests.conftest import noise_image
 
 
@@ -119,9 +119,9 @@ def test_suite_reproduces_the_published_grid(name):
     assert [c.spec for c in expand_grid(suite_entries(name))] == SUITE_SPECS[name]
 
 
-@pytest.mark.parametrize("name", sorted(load_suites()))
+@pytest.mark.parametrize("name", sorted(suites()))
 def test_every_suite_cites_its_source_and_parses(name):
-    suite = load_suites()[name]
+    suite = suites()[name]
     assert suite.source and suite.title and expand_grid(suite.entries)
 
 

@@ -16,7 +16,7 @@ import torch
 from harness.api import ConfigError
 from harness.cli import main
 from harness.data.layouts import read_real_only
-from harness.train.checkpoint import load_state_dict_strict, read_checkpoint
+from harness.checkpoint import load_state_dict_strict, read_checkpoint
 from harness.train.jobs import run_training, training_set
 from detectors.exif.model import BackboneConfig, PretextNet
 from detectors.exif.pretext import ExifBackboneTrainer, PairBatch, PhotoBank

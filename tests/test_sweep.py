@@ -9,7 +9,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from harness.config import load_sweep
 from harness.data.layouts import read_binary_folders
-from harness.engine.cache import ScoreCache
+from harness.engine.score_cache import ScoreCache
 from harness.engine.sweep import run_sweep
 from harness.metrics import compute_metrics
 from tests.conftest import spectrum_checkpoint, write_binary_folders

@@ -2,8 +2,8 @@
 CVPR 2020 (github.com/PeterWang512/CNNDetection).
 
 Plugin registration only; the model lives in :mod:`detectors.cnnspot.model` and is imported
-lazily. The other modules of this package (``recipe``, ``training``, ``weights``, ``base``)
-hold the CNNDetection recipe that the ``npr`` and ``univfd`` baselines reuse.
+lazily. The CNNDetection recipe it shares with ``npr`` and ``univfd`` lives in
+:mod:`harness.recipes.cnndetection`.
 """
 from __future__ import annotations
 
@@ -20,10 +20,11 @@ def exifbench_detectors() -> list[DetectorSpec]:
     return [
         DetectorSpec(
             name="cnnspot",
-            family="cnn",
+            approach="cnn",
             summary="ResNet-50, one logit, trained with blur+JPEG augmentation (CNNDetection)",
             paper="Wang et al., CNN-generated images are surprisingly easy to spot... for now, CVPR 2020",
             factory="detectors.cnnspot.model:CNNSpotDetector",
+            path_params={"checkpoint": (), "init": ()},
             defaults={"preset": "paper"},
             trainable=True,
             test_params=TEST_PARAMS,

@@ -15,7 +15,7 @@ Training (``train.py``, ``data/datasets.py``, ``options/``): shorter side resize
 (bilinear), blur (sigma in [0, 3]) and JPEG (quality 30-100, OpenCV or Pillow) each with
 probability ``aug_prob`` (published: 0.1 and 0.5), random crop 224, horizontal flip, batch
 64, Adam (lr 1e-4, betas 0.9/0.999), ``BCEWithLogitsLoss``, early stopping on validation
-accuracy with lr/10 drops (:mod:`detectors.cnnspot.training`).
+accuracy with lr/10 drops (:mod:`harness.recipes.cnndetection.training`).
 
 Deviations, all forced by what is available here and recorded in the checkpoint manifest:
 - no ImageNet weights: training starts from scratch (fc initialised N(0, 0.02) as theirs) or
@@ -44,13 +44,13 @@ from PIL import Image
 from torch import nn
 
 from harness.api import ConfigError
-from harness.train.checkpoint import load_state_dict_strict
-from detectors.cnnspot.base import TrainableCNN
-from detectors.cnnspot.recipe import (IMAGENET_MEAN, IMAGENET_STD, AugmentConfig, InputContract, center_crop,
+from harness.checkpoint import load_state_dict_strict
+from harness.recipes.cnndetection.classifier import TrainableCNN
+from harness.recipes.cnndetection.recipe import (IMAGENET_MEAN, IMAGENET_STD, AugmentConfig, center_crop,
                                       data_augment, random_crop, random_hflip, resize_short_side,
                                       to_normalised_tensor)
-from detectors.cnnspot.training import Schedule
-from detectors.cnnspot.weights import fill_batch_counters, load_weights, read_state_file, unwrap_state, weights_identity
+from harness.recipes.cnndetection.training import Schedule
+from harness.recipes.cnndetection.weights import fill_batch_counters, load_weights, read_state_file, unwrap_state, weights_identity
 
 __all__ = ["CNNSpotDetector", "build_cnnspot", "remap_cnndetection", "ARCHS"]
 
@@ -103,11 +103,6 @@ class CNNSpotDetector(TrainableCNN):
 
     def remap_upstream(self, state, module):
         return remap_cnndetection(state, module)
-
-    @property
-    def input_contract(self) -> InputContract:
-        return InputContract(resize="none", crop=self.crop, mean=IMAGENET_MEAN, std=IMAGENET_STD,
-                             note="native size; optional centre crop (zero-padded if smaller)")
 
     def preprocess(self, image: Image.Image) -> torch.Tensor:
         return to_normalised_tensor(center_crop(image.convert("RGB"), self.crop), IMAGENET_MEAN, IMAGENET_STD)

@@ -11,7 +11,7 @@ import numpy as np
 import torchvision.transforms.functional as TF
 from PIL import Image
 
-from perturbations.ops import gaussian_blur_uint8, jpeg_cv2, jpeg_pil  # one coding, shared
+from harness.imaging import gaussian_blur_uint8, jpeg_cv2, jpeg_pil  # one coding, shared
 
 __all__ = ["AugmentConfig", "custom_augment", "gaussian_blur_uint8", "jpeg_cv2", "jpeg_pil"]
 

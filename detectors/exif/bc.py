@@ -23,7 +23,7 @@ from PIL import Image
 
 from harness.api import ConfigError
 from harness.detector import TrainingSet
-from harness.train.checkpoint import data_manifest_sha256, write_checkpoint
+from harness.checkpoint import data_manifest_sha256, write_checkpoint
 from detectors.exif.augment import custom_augment
 from detectors.exif.base import ExifDetectorBase
 from detectors.exif.curves import write_loss_curve

@@ -23,7 +23,7 @@ from sklearn.mixture import GaussianMixture
 
 from harness.api import CheckpointError, ConfigError
 from harness.detector import TrainingSet
-from harness.train.checkpoint import data_manifest_sha256, load_state_dict_strict, read_checkpoint, write_checkpoint
+from harness.checkpoint import data_manifest_sha256, load_state_dict_strict, read_checkpoint, write_checkpoint
 from detectors.exif.base import ExifDetectorBase
 from detectors.exif.model import BackboneConfig, SDAIEBackbone
 from detectors.exif.weights import RANDOM, config_from_params, load_backbone, source_sha256

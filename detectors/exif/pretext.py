@@ -41,7 +41,7 @@ from PIL import Image
 from harness.api import ConfigError
 from harness.data.exif import read_exif
 from harness.detector import TrainingSet
-from harness.train.checkpoint import data_manifest_sha256, write_checkpoint
+from harness.checkpoint import data_manifest_sha256, write_checkpoint
 from harness.train.ray_train import SINGLE_PROCESS, Replica
 from detectors.exif.curves import write_loss_curve
 from detectors.exif.labels import HEAD_TAGS, RANKING, Vocabulary, build_vocabulary, encode_photo, pair_targets

@@ -1,5 +1,5 @@
 """Loading SDAIE weights: the authors' released ``.pth`` files and exifbench checkpoint
-folders, always with strict key matching (:func:`harness.train.checkpoint.load_state_dict_strict`).
+folders, always with strict key matching (:func:`harness.checkpoint.load_state_dict_strict`).
 
 Authors' formats: the pretext checkpoint ``{'state_net': {'module.backbone.*',
 'module.fc1.*' ... 'module.fc14.*'}}`` and the binary detector ``{'state_net':
@@ -14,7 +14,7 @@ from typing import Any, Mapping
 import torch
 
 from harness.api import CheckpointError
-from harness.train.checkpoint import file_sha256, load_state_dict_strict, path_sha256, read_checkpoint, read_manifest
+from harness.checkpoint import file_sha256, load_state_dict_strict, path_sha256, read_checkpoint, read_manifest
 from detectors.exif.model import PAPER, AuthorsBinaryNet, BackboneConfig, BinaryNet, PretextNet, SDAIEBackbone
 
 __all__ = ["RANDOM", "read_authors_state", "infer_config", "load_pretext", "load_backbone", "load_binary",

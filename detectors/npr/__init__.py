@@ -18,11 +18,12 @@ def exifbench_detectors() -> list[DetectorSpec]:
     return [
         DetectorSpec(
             name="npr",
-            family="cnn",
+            approach="cnn",
             summary="reduced ResNet on neighbouring-pixel residuals x - up2(down2(x)) (NPR)",
             paper="Tan et al., Rethinking the Up-Sampling Operations in CNN-based Generative Network "
                   "for Generalizable Deepfake Detection, CVPR 2024",
             factory="detectors.npr.model:NPRDetector",
+            path_params={"checkpoint": (), "init": ()},
             defaults={"preset": "paper"},
             trainable=True,
             test_params=TEST_PARAMS,

@@ -46,12 +46,12 @@ from PIL import Image
 from torch import nn
 from torchvision.models.resnet import Bottleneck
 
-from detectors.cnnspot.base import TrainableCNN
-from detectors.cnnspot.recipe import (IMAGENET_MEAN, IMAGENET_STD, AugmentConfig, InputContract, center_crop,
+from harness.recipes.cnndetection.classifier import TrainableCNN
+from harness.recipes.cnndetection.recipe import (IMAGENET_MEAN, IMAGENET_STD, AugmentConfig, center_crop,
                                       data_augment, random_crop, random_hflip, resize_square, to_normalised_tensor,
                                       trim_to_even)
-from detectors.cnnspot.training import Schedule
-from detectors.cnnspot.weights import fill_batch_counters
+from harness.recipes.cnndetection.training import Schedule
+from harness.recipes.cnndetection.weights import fill_batch_counters
 
 __all__ = ["NPRNet", "NPRDetector", "npr_residual", "remap_npr"]
 
@@ -133,11 +133,6 @@ class NPRDetector(TrainableCNN):
 
     def remap_upstream(self, state, module):
         return remap_npr(state, module)
-
-    @property
-    def input_contract(self) -> InputContract:
-        return InputContract(resize="none", crop=self.crop, mean=IMAGENET_MEAN, std=IMAGENET_STD,
-                             note="native size, odd last row/column dropped; optional centre crop")
 
     def preprocess(self, image: Image.Image) -> torch.Tensor:
         image = trim_to_even(center_crop(image.convert("RGB"), self.crop))

@@ -14,10 +14,11 @@ def exifbench_detectors() -> list[DetectorSpec]:
     return [
         DetectorSpec(
             name="spectrum",
-            family="spectral",
+            approach="spectral",
             summary="azimuthally averaged log power spectrum + logistic regression",
             paper="Durall et al., Watch your Up-Convolution, CVPR 2020",
             factory="detectors.spectrum.model:SpectrumDetector",
+            path_params={"checkpoint": ()},
             defaults={"n_bins": 300, "interpolation": "cubic", "C": 1.0},
             trainable=True,
             test_params={"n_bins": 64},

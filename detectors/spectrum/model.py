@@ -23,7 +23,7 @@ from scipy.interpolate import interp1d
 
 from harness.api import CheckpointError
 from harness.detector import BaseDetector, TrainingSet
-from harness.train.checkpoint import data_manifest_sha256, read_checkpoint, write_checkpoint
+from harness.checkpoint import data_manifest_sha256, read_checkpoint, write_checkpoint
 
 __all__ = ["SpectrumDetector", "azimuthal_average", "spectrum_feature", "spectrum_feature_reference"]
 

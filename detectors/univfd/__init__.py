@@ -21,11 +21,12 @@ def exifbench_detectors() -> list[DetectorSpec]:
     return [
         DetectorSpec(
             name="univfd",
-            family="foundation",
+            approach="foundation",
             summary="linear probe on frozen CLIP ViT-L/14 image features (UnivFD); needs clip_weights",
             paper="Ojha et al., Towards Universal Fake Image Detectors that Generalize Across "
                   "Generative Models, CVPR 2023",
             factory="detectors.univfd.model:UnivFDDetector",
+            path_params={"checkpoint": (), "clip_weights": ()},
             defaults={},
             trainable=True,
             test_params=TEST_PARAMS,

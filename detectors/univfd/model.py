@@ -44,13 +44,13 @@ from torch import nn
 
 from harness.api import CheckpointError, ConfigError
 from harness.detector import BaseDetector, TrainingSet
-from harness.train.checkpoint import (data_manifest_sha256, file_sha256, load_state_dict_strict, read_checkpoint,
+from harness.checkpoint import (data_manifest_sha256, file_sha256, load_state_dict_strict, read_checkpoint,
                                       write_checkpoint)
-from detectors.cnnspot.base import _decode_all
-from detectors.cnnspot.recipe import (CLIP_MEAN, CLIP_STD, AugmentConfig, InputContract, center_crop, data_augment,
+from harness.recipes.cnndetection.classifier import decode_training_images
+from harness.recipes.cnndetection.recipe import (CLIP_MEAN, CLIP_STD, AugmentConfig, center_crop, data_augment,
                                       random_crop, random_hflip, resize_short_side, to_normalised_tensor)
-from detectors.cnnspot.training import Schedule, split_train_val, train_classifier
-from detectors.cnnspot.weights import read_state_file, unwrap_state
+from harness.recipes.cnndetection.training import Schedule, split_train_val, train_classifier
+from harness.recipes.cnndetection.weights import read_state_file, unwrap_state
 
 __all__ = ["UnivFDDetector", "build_clip", "read_clip_state", "head_state", "BUNDLED_CONFIGS"]
 
@@ -134,11 +134,6 @@ class UnivFDDetector(BaseDetector):
                          aug_prob=aug_prob, blur_sigma=blur_sigma, jpeg_quality=jpeg_quality,
                          jpeg_methods=jpeg_methods, views=views, epochs=epochs, batch_size=batch_size, lr=lr,
                          patience=patience, val_fraction=val_fraction)
-
-    @property
-    def input_contract(self) -> InputContract:
-        return InputContract(resize="none", crop=self.crop, mean=CLIP_MEAN, std=CLIP_STD,
-                             note="native size, centre crop (zero-padded if smaller)")
 
     # --- backbone -------------------------------------------------------------------------
     def clip_identity(self) -> dict[str, Any]:
@@ -231,7 +226,7 @@ class UnivFDDetector(BaseDetector):
 
     def fit(self, train: TrainingSet, out: str | Path, seed: int = 0, device: str = "cpu") -> Path:
         """Linear probe on the frozen CLIP features of ``train``; writes a checkpoint folder."""
-        images, labels, ids, skipped = _decode_all(train, lambda im: resize_short_side(im, self.load_size))
+        images, labels, ids, skipped = decode_training_images(train, lambda im: resize_short_side(im, self.load_size))
         if len(set(labels.tolist())) < 2:
             raise ConfigError("univfd needs real (0) and generated (1) training images")
         self.device, rng = device, np.random.default_rng(seed)

@@ -15,7 +15,7 @@ from PIL import Image
 from torch import nn
 
 from harness.api import CheckpointError
-from harness.train.checkpoint import load_state_dict_strict
+from harness.checkpoint import load_state_dict_strict
 
 __all__ = ["DCGANGenerator", "load_generator", "sample_images"]
 

@@ -17,7 +17,7 @@ import zipfile
 from pathlib import Path
 
 from harness.api import ExifbenchError
-from harness.cache import cache_dir
+from harness.cache_folder import cache_dir
 
 __all__ = ["FetchError", "fetch_package", "installed_package_dir"]
 

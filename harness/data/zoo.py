@@ -25,7 +25,7 @@ from typing import Any, Callable
 from PIL import Image, ImageOps
 
 from harness.api import ConfigError
-from harness.cache import cache_dir
+from harness.cache_folder import cache_dir
 from harness.data.decode import load_image
 from harness.data.exif import read_exif
 from harness.data.fetch import fetch_package, installed_package_dir

@@ -278,7 +278,7 @@ def _thresholds(ray, plan: Plan, asked: dict[Any, tuple[int, ...] | None], neede
         raise ExifbenchError(f"the detector actors failed to start: {cause.strip()}") from None
     for i in needed:
         if isinstance(out.get(i), str):
-            raise ExifbenchError(f"detector {plan.detectors[i].label!r} failed to load: {out[i]}")
+            raise ExifbenchError(f"detector {plan.detectors[i].display_name!r} failed to load: {out[i]}")
     return out
 
 
@@ -354,7 +354,7 @@ def run_cells(ray, plan: Plan, cells: Sequence[Cell], on_result: Callable[[list,
     (default: those of ``cells``); ``cpu_actors`` the number of pipeline actors (default: one
     per CPU slot; fewer bound the memory of large CPU models, each actor holding a copy).
     Returns each of those detectors' thresholds."""
-    from harness.engine.ray_runtime import cluster_gpus
+    from harness.runtime import cluster_gpus
 
     stats = stats if stats is not None else EngineStats()
     start = time.monotonic()
@@ -378,7 +378,7 @@ def run_cells(ray, plan: Plan, cells: Sequence[Cell], on_result: Callable[[list,
             on_result(rows, n_images)
             _feed(sched, source, max_inflight)
         where = {id(a): w for a, w in zip(actors.all(), ray.get([a.where.remote() for a in actors.all()]))}
-        stats.actors = {plan.detectors[i].label: [where[id(a)] for a in actors.of(i)] for i in needed}
+        stats.actors = {plan.detectors[i].display_name: [where[id(a)] for a in actors.of(i)] for i in needed}
     except BaseException:
         sched.cancel()  # Ctrl-C or a fatal error: stop queued work; finished batches are committed
         raise

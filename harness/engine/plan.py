@@ -9,38 +9,49 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Mapping, Sequence
 
 from harness.api import ConfigError, Sample
 from harness.config import DatasetConfig, DetectorConfig, SweepConfig
-from harness.engine.cache import cell_key
-from harness.perturb import Chain, expand_grid
+from harness.engine.score_cache import cell_key
+from harness.chains import Chain, expand_grid
 from harness.plugins import detectors, layouts, perturbations
-from harness.train.checkpoint import path_sha256
+from harness.checkpoint import path_sha256
 
-__all__ = ["ENGINE_KEYS", "PlannedDetector", "Cell", "Plan", "make_plan", "read_dataset", "weights_sha256",
-           "params_hash"]
+__all__ = ["ENGINE_KEYS", "PlannedDetector", "Cell", "Plan", "make_plan", "read_dataset", "path_params",
+           "weights_sha256", "params_hash"]
 
 #: detector-table keys that tell the engine how to place a detector, not the detector what to do
 ENGINE_KEYS = ("num_gpus", "actors")
-#: parameters whose values are files whose content identifies the weights
-WEIGHT_KEYS = ("checkpoint", "backbone", "init", "clip_weights", "weights")
 
 
 def params_hash(params: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(dict(params), sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def weights_sha256(params: Mapping[str, Any]) -> str:
-    """One sha256 over every weight file a detector's parameters name ('' when none)."""
-    parts = []
-    for key in WEIGHT_KEYS:
-        value = params.get(key)
-        if isinstance(value, str) and value:
-            path = Path(value).expanduser()
-            if not path.exists():
-                raise ConfigError(f"parameter {key} = {value!r}: no such file or folder")
-            parts.append(f"{key}={path_sha256(path)}")
+def path_params(params: Mapping[str, Any], declared: Mapping[str, tuple[str, ...]] = MappingProxyType({})) -> dict[str, Path]:
+    """The parameters that name files or folders: every string value that names an existing
+    one, for any plugin, plus the ``declared`` path parameters, which must exist unless their
+    value is one of their documented special values."""
+    out = {}
+    for key, value in params.items():
+        if not isinstance(value, str) or not value:
+            continue
+        path = Path(value).expanduser()
+        if path.exists():
+            out[key] = path
+        elif key in declared and value not in declared[key]:
+            special = f" (or one of {list(declared[key])})" if declared[key] else ""
+            raise ConfigError(f"parameter {key} = {value!r}: no such file or folder{special}; relative paths "
+                              "are read from the config file's folder")
+    return out
+
+
+def weights_sha256(params: Mapping[str, Any], declared: Mapping[str, tuple[str, ...]] = MappingProxyType({})) -> str:
+    """One sha256 over the content of every file or folder a detector's parameters name
+    ('' when none): retraining into the same path changes it, so no stale score is served."""
+    parts = [f"{key}={path_sha256(path)}" for key, path in sorted(path_params(params, declared).items())]
     if not parts:
         return ""
     if len(parts) == 1:
@@ -50,7 +61,7 @@ def weights_sha256(params: Mapping[str, Any]) -> str:
 
 @dataclass(frozen=True)
 class PlannedDetector:
-    label: str               # how it appears in results
+    display_name: str        # how it appears in results (the `detector` column)
     name: str                # registry name
     params: Mapping[str, Any]
     num_gpus: float | None
@@ -90,17 +101,17 @@ def _plan_detector(cfg: DetectorConfig) -> PlannedDetector:
     spec = detectors()[cfg.name]
     params = {**spec.defaults, **{k: v for k, v in cfg.param_dict.items() if k not in ENGINE_KEYS}}
     engine = cfg.param_dict
-    wsha = weights_sha256(params)
+    wsha = weights_sha256(params, spec.path_params)
     phash = params_hash(params)
     key = hashlib.sha256(f"{cfg.name}|{phash}|{wsha}".encode()).hexdigest()
-    return PlannedDetector(cfg.display, cfg.name, params, engine.get("num_gpus"), int(engine.get("actors", 1)),
+    return PlannedDetector(cfg.display_name, cfg.name, params, engine.get("num_gpus"), int(engine.get("actors", 1)),
                            key, phash, wsha)
 
 
 def chains_of(config: SweepConfig) -> list[Chain]:
     entries = list(config.grid)
     if config.suite:
-        from harness.perturb import suite_entries
+        from harness.chains import suite_entries
 
         entries += suite_entries(config.suite)
     chains = expand_grid(entries)

@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from harness.config import SweepConfig
-from harness.engine.cache import ScoreCache
+from harness.engine.score_cache import ScoreCache
 from harness.engine.execute import EngineStats
 from harness.engine.plan import Plan, make_plan
 from harness.engine.progress import Progress
@@ -51,7 +51,7 @@ class SweepResult:
 
 
 def _default_cache() -> ScoreCache:
-    from harness.cache import cache_dir
+    from harness.cache_folder import cache_dir
 
     return ScoreCache(cache_dir() / "scores.sqlite")
 
@@ -61,7 +61,7 @@ def _compute_missing(plan: Plan, cache: ScoreCache, missing: list, progress: Pro
                      cpu_actors: int | None = None) -> EngineStats:
     """Start (or join) Ray and compute ``missing``; each finished batch goes to the cache."""
     from harness.engine.execute import run_cells
-    from harness.engine.ray_runtime import ensure_ray
+    from harness.runtime import ensure_ray
 
     ray = ensure_ray(address)
     per_image = max(1, len({c.chain.spec for c in missing}))
@@ -88,7 +88,7 @@ def scores_frame(plan: Plan, cache: ScoreCache, run_id: str) -> pd.DataFrame:
     for c in plan.cells:
         d, s = plan.detectors[c.detector], c.sample
         score, error = found.get(c.key, (None, "not computed (sweep interrupted)"))
-        rows.append((run_id, d.label, d.params_hash, d.weights_sha256, s.dataset, s.generator, s.family, s.subset,
+        rows.append((run_id, d.display_name, d.params_hash, d.weights_sha256, s.dataset, s.generator, s.family, s.subset,
                      s.split, s.sample_id, s.path, s.label, c.chain.spec, c.chain.version(reg), score, error,
                      thresholds[c.detector]))
     frame = pd.DataFrame(rows, columns=SCORE_COLUMNS)
@@ -138,8 +138,8 @@ def _run_record(config: SweepConfig, plan: Plan, run_id: str, result: dict[str, 
         "git_commit": git_commit(),
         "seed": config.run.seed,
         "datasets": datasets,
-        "detectors": [{"label": d.label, "name": d.name, "params": dict(d.params), "params_hash": d.params_hash,
-                       "weights_sha256": d.weights_sha256, "threshold": thresholds.get(d.label)}
+        "detectors": [{"display_name": d.display_name, "name": d.name, "params": dict(d.params), "params_hash": d.params_hash,
+                       "weights_sha256": d.weights_sha256, "threshold": thresholds.get(d.display_name)}
                       for d in plan.detectors],
         "perturbations": [{"spec": c.spec, "version": c.version(reg)} for c in plan.chains],
         "cells": result,

@@ -13,7 +13,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from harness.api import DecodeError
-from harness.perturb import Chain, apply_chain, derive_seed
+from harness.chains import Chain, apply_chain, derive_seed
 
 __all__ = ["SampleWork", "prepare", "score_items", "detector_instance", "short_error"]
 

@@ -1,7 +1,7 @@
 """Render ``RUN_DIR/metrics.csv`` into a leaderboard.
 
 Writes ``leaderboard.md`` (tabulate), ``leaderboard.csv``, a self-contained
-``leaderboard.html`` (plots inlined), ``robustness_<family>.png`` (metric against strength,
+``leaderboard.html`` (plots inlined), ``robustness_<perturbation>.png`` (metric against strength,
 a line per detector, mean over generators) and ``heatmap.png`` (detector x generator).
 A spec (TOML, see ``leaderboards/default.toml``) says which metric ranks and which columns
 show; every mean over generators is printed with the generators it averages.
@@ -144,7 +144,7 @@ def _plots(metrics: pd.DataFrame, spec: LeaderboardSpec, run_dir: Path, order: l
     import shutil
     from importlib.metadata import version
 
-    from harness.cache import cache_dir
+    from harness.cache_folder import cache_dir
 
     digest = hashlib.sha256(Path(__file__).read_bytes() + version("matplotlib").encode())
     digest.update(json.dumps([repr(spec), order]).encode())
@@ -172,16 +172,16 @@ def _draw(metrics: pd.DataFrame, spec: LeaderboardSpec, run_dir: Path, order: li
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from harness.perturb import parse
+    from harness.chains import parse
 
     out = []
     pert = order or list(dict.fromkeys(metrics["perturbation"]))
-    families: dict[str, list[str]] = {}
+    by_kind: dict[str, list[str]] = {}
     for p in pert:
         if p != "none":
-            families.setdefault(parse(p).family, []).append(p)
+            by_kind.setdefault(parse(p).names, []).append(p)
     means = mean_over_generators(metrics, [spec.robustness_metric])
-    for family, specs in families.items():
+    for names, specs in by_kind.items():
         levels = (["none"] if "none" in pert else []) + specs
         fig, ax = plt.subplots(figsize=(6.4, 4))
         for (det, ds), part in means.groupby(["detector", "dataset"]):
@@ -190,11 +190,11 @@ def _draw(metrics: pd.DataFrame, spec: LeaderboardSpec, run_dir: Path, order: li
             ax.plot(range(len(levels)), vals.to_numpy(), marker="o", label=label)
         ax.set_xticks(range(len(levels)), [_short(l) for l in levels], rotation=30, ha="right")
         ax.set_ylabel(f"mean {spec.robustness_metric} over generators")
-        ax.set_title(f"Robustness to {family}")
+        ax.set_title(f"Robustness to {names}")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
         fig.tight_layout()
-        path = run_dir / f"robustness_{family.replace('+', '_')}.png"
+        path = run_dir / f"robustness_{names.replace('+', '_')}.png"
         fig.savefig(path, dpi=110)
         plt.close(fig)
         out.append(path)

@@ -13,79 +13,16 @@ job off the GPUs.
 """
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from harness.api import CheckpointError, Sample
-from harness.detector import TrainingSet
-from harness.train.checkpoint import data_manifest_sha256, read_manifest
+from harness.api import Sample
+from harness.train.local import checkpoint_is_current, fit_locally, job_fingerprint, record_job, training_set
 
 __all__ = ["run_training", "checkpoint_is_current", "fit_locally", "record_job", "training_set"]
 
 log = logging.getLogger(__name__)
-
-
-def _job_fingerprint(name: str, params: Mapping[str, Any], samples: Sequence[Sample], seed: int) -> dict:
-    return {
-        "trainer": name,
-        "params": json.loads(json.dumps(dict(params), sort_keys=True, default=str)),
-        "seed": seed,
-        "data_manifest_sha256": data_manifest_sha256([s.sample_id for s in samples], [s.label for s in samples]),
-    }
-
-
-def checkpoint_is_current(out: Path, fingerprint: Mapping[str, Any]) -> bool:
-    """True when ``out`` holds a finished checkpoint of exactly this job."""
-    try:
-        manifest = read_manifest(out)
-    except CheckpointError:
-        return False
-    return manifest.get("config", {}).get("job") == dict(fingerprint) or manifest.get("extra", {}).get("job") == dict(fingerprint)
-
-
-def _load_sample(sample: Sample):
-    from harness.data.decode import load_image
-
-    return load_image(sample.path)
-
-
-def training_set(samples: Sequence[Sample]) -> TrainingSet:
-    """The samples of a job, decoded as every training job decodes them."""
-    return TrainingSet(samples, _load_sample)
-
-
-def fit_locally(name: str, params: Mapping[str, Any], samples: Sequence[Sample], out: str | Path,
-                seed: int = 0, device: str = "cpu", where: Mapping[str, Any] | None = None) -> str:
-    """Run one training job in this process (what the Ray task runs on its worker).
-
-    ``where`` (e.g. the Ray node id) is recorded in the manifest's ``extra.where``.
-    """
-    import torch
-
-    from harness.plugins import trainers
-
-    torch.manual_seed(seed)
-    trainer = trainers()[name].create(**dict(params))
-    out = Path(out)
-    result = Path(trainer.fit(training_set(samples), out, seed=seed, device=device) or out)
-    return record_job(result, name, params, samples, seed, device, where)
-
-
-def record_job(result: Path, name: str, params: Mapping[str, Any], samples: Sequence[Sample], seed: int,
-               device: str, where: Mapping[str, Any] | None = None) -> str:
-    """Add the job's fingerprint, device and ``where`` to the manifest of its checkpoint."""
-    from harness.train.checkpoint import read_manifest as _read, MANIFEST
-
-    fingerprint = _job_fingerprint(name, params, samples, seed)
-    manifest = _read(result)
-    manifest.setdefault("extra", {})["job"] = fingerprint
-    manifest["extra"]["device"] = device
-    if where:
-        manifest["extra"]["where"] = dict(where)
-    (result / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str))
-    return str(result)
 
 
 def run_training(name: str, params: Mapping[str, Any], samples: Sequence[Sample], out: str | Path, *,
@@ -98,16 +35,15 @@ def run_training(name: str, params: Mapping[str, Any], samples: Sequence[Sample]
     data-parallel job, workers and backend).
     """
     out = Path(out)
-    fingerprint = _job_fingerprint(name, params, samples, seed)
+    fingerprint = job_fingerprint(name, params, samples, seed)
     if not force and checkpoint_is_current(out, fingerprint):
         log.info("training %s: %s is current, not retrained", name, out)
         return out
-    from harness.engine.ray_runtime import cluster_gpus, ensure_ray
+    from harness.runtime import cluster_gpus, ensure_ray
+    from harness.train.ray_train import fit_data_parallel
 
     ray = ensure_ray(address)
     if int(params.get("workers", 1)) > 1:
-        from harness.train.ray_train import fit_data_parallel
-
         return fit_data_parallel(name, params, samples, out, seed=seed, num_gpus=num_gpus)
     if num_gpus is None and params.get("use_gpu") is not None:
         num_gpus = 1.0 if params["use_gpu"] else 0.0

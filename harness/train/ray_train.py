@@ -41,6 +41,7 @@ from typing import Any, Mapping, Sequence
 import torch
 
 from harness.api import ConfigError, Sample
+from harness.train.local import record_job, training_set
 
 __all__ = ["Replica", "SINGLE_PROCESS", "RayTrainReplica", "fit_data_parallel", "resolve_use_gpu"]
 
@@ -100,7 +101,7 @@ def resolve_use_gpu(use_gpu: bool | None, num_gpus: float | None, workers: int) 
     """GPU workers or CPU workers: ``use_gpu`` if given, else ``num_gpus > 0`` if given, else
     whether the cluster has GPUs. Refuses GPU workers the cluster cannot all place (Ray
     would wait for them forever)."""
-    from harness.engine.ray_runtime import cluster_gpus
+    from harness.runtime import cluster_gpus
 
     available = cluster_gpus()
     if use_gpu is None:
@@ -114,12 +115,10 @@ def resolve_use_gpu(use_gpu: bool | None, num_gpus: float | None, workers: int) 
 def fit_data_parallel(name: str, params: Mapping[str, Any], samples: Sequence[Sample], out: str | Path, *,
                       seed: int = 0, num_gpus: float | None = None) -> Path:
     """Train ``name`` with ``params["workers"]`` Ray Train workers into the checkpoint folder
-    ``out``; Ray must be running (:func:`harness.engine.ray_runtime.ensure_ray`). The manifest
+    ``out``; Ray must be running (:func:`harness.runtime.ensure_ray`). The manifest
     records ``extra.where`` = workers, GPU or not, and the process-group backend."""
     from ray.train import FailureConfig, LoggingConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
-
-    from harness.train.jobs import record_job
 
     workers = _data_parallel_workers(name, params)
     use_gpu = resolve_use_gpu(params.get("use_gpu"), num_gpus, workers)
@@ -157,7 +156,6 @@ def _data_parallel_workers(name: str, params: Mapping[str, Any]) -> int:
 def _train_worker(config: dict) -> str:
     """What every Ray Train worker runs: the trainer's ``fit`` as one replica."""
     from harness.plugins import trainers
-    from harness.train.jobs import training_set
 
     replica = RayTrainReplica()
     trainer = trainers()[config["name"]].create(**config["params"])

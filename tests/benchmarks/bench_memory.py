@@ -103,7 +103,7 @@ def checkpoint(work: Path) -> Path:
 def child(n: int, work: Path) -> None:
     """One measured sweep over ``n`` images; prints a JSON line."""
     from harness.config import load_sweep
-    from harness.engine.cache import ScoreCache
+    from harness.engine.score_cache import ScoreCache
     from harness.engine.sweep import run_sweep
 
     data = make_images(work / f"images{n}", n)

@@ -103,7 +103,7 @@ def load_models(params: dict[str, dict]) -> dict:
 def nested_loop(samples, chains, params) -> dict:
     """(b): per detector, per perturbation, per image; decode every time; batch 1."""
     from harness.data.decode import load_image
-    from harness.perturb import apply_chain, derive_seed
+    from harness.chains import apply_chain, derive_seed
 
     out = {}
     for name, model in load_models(params).items():
@@ -117,7 +117,7 @@ def nested_loop(samples, chains, params) -> dict:
 def decode_once_loop(samples, chains, params) -> dict:
     """(c): decode once, perturb once, every detector on batches of the same items as (a)."""
     from harness.data.decode import load_image
-    from harness.perturb import apply_chain, derive_seed
+    from harness.chains import apply_chain, derive_seed
 
     models = load_models(params)
     out = {}
@@ -140,7 +140,7 @@ def decode_once_loop(samples, chains, params) -> dict:
 
 def sweep_in_process(config_path: Path, out: Path) -> tuple[float, pd.DataFrame]:
     from harness.config import load_sweep
-    from harness.engine.cache import ScoreCache
+    from harness.engine.score_cache import ScoreCache
     from harness.engine.sweep import run_sweep
 
     start = time.perf_counter()
@@ -200,7 +200,7 @@ def one_round(r: int, work: Path, config_path: Path, samples, chains, params) ->
     t["resume_cli"] = sweep_cli(config_path, work / f"cli{r}-again", work / f"cli-cache{r}")
     start = time.perf_counter()
     from harness.config import load_sweep
-    from harness.engine.cache import ScoreCache
+    from harness.engine.score_cache import ScoreCache
     from harness.engine.sweep import run_sweep
 
     run_sweep(load_sweep(config_path), work / f"a{r}-again", quiet=True,
@@ -232,7 +232,7 @@ def main() -> None:
     os.environ["EXIFBENCH_CACHE"] = str(work / "cache")
     from harness.config import load_sweep
     from harness.engine.plan import make_plan
-    from harness.engine.ray_runtime import ensure_ray
+    from harness.runtime import ensure_ray
 
     data = make_photos(work / f"photos{args.n}", args.n)
     params = train_checkpoints(work)

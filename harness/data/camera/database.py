@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.api import ConfigError
-from harness.cache import cache_dir
+from harness.cache_folder import cache_dir
 
 __all__ = ["Lens", "Camera", "load_cameras", "build_database", "fallback_cameras", "camera_style",
            "DATABASE_VERSION"]

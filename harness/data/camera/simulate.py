@@ -119,7 +119,7 @@ def simulate(cameras: int, photos: int, out: Path, *, scenes: list[Path] | None 
     built-in sample photos when None. ``database``: the camera models to draw from
     (:func:`~harness.data.camera.database.load_cameras` when None).
     """
-    from harness.engine.parallel import parallel_map
+    from harness.parallel import parallel_map
 
     if photos < 1:
         raise ConfigError("--photos must be at least 1")

@@ -6,12 +6,13 @@ applied left to right; ``jpeg(quality=[95,75])`` a grid that expands to one spec
 in the order the plugin declares them; an optional parameter (one with a default) is
 written only when it differs from its default, so two spellings of one perturbation share
 cache entries and a parameter added to a plugin later leaves the existing names (and
-cached scores) as they were. A perturbation function may carry a ``check(params)``
-attribute that refuses a combination of parameters when the spec is parsed.
+cached scores) as they were. A :class:`~harness.api.PerturbationSpec` may carry a
+``check(params)`` that refuses a combination of parameters when the spec is parsed.
 
-Named suites (``perturbations/suites.toml``) reproduce the grids of published evaluations;
-:func:`suite_entries` gives a suite's spec strings (a sweep config names one with
-``[perturbations] suite = "..."``).
+Named suites reproduce the grids of published evaluations. Plugins register them through
+the ``exifbench_perturbation_suites`` hook (the built-in ones are ``perturbations/suites.toml``,
+read with :func:`read_suites`); :func:`suite_entries` gives a suite's spec strings (a sweep
+config names one with ``[perturbations] suite = "..."``).
 """
 from __future__ import annotations
 
@@ -21,16 +22,15 @@ import itertools
 import re
 import tomllib
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
 from PIL import Image
 
-from harness.api import ConfigError, PerturbationSpec
+from harness.api import ConfigError, PerturbationSpec, SuiteSpec, UnknownNameError
 
-__all__ = ["Step", "Chain", "Suite", "parse", "expand", "expand_grid", "perturb", "derive_seed", "apply_chain",
-           "load_suites", "suite_entries", "suites_file"]
+__all__ = ["Step", "Chain", "parse", "expand", "expand_grid", "perturb", "derive_seed", "apply_chain",
+           "read_suites", "suite_entries"]
 
 _TERM = re.compile(r"^\s*([A-Za-z_][\w-]*)\s*(?:\((.*)\))?\s*$", re.S)
 
@@ -57,7 +57,8 @@ class Chain:
         return "+".join(s.canonical() for s in self.steps) or "none"
 
     @property
-    def family(self) -> str:
+    def names(self) -> str:
+        """The perturbations of the chain without parameters, e.g. ``jpeg+resize``."""
         return "+".join(s.name for s in self.steps) or "none"
 
     def version(self, registry=None) -> str:
@@ -140,9 +141,8 @@ def _steps(spec: PerturbationSpec, given: dict[str, Any]) -> list[Step]:
 
 
 def _step(spec: PerturbationSpec, combo: tuple[tuple[str, Any], ...]) -> Step:
-    check = getattr(spec.apply, "check", None)
-    if check is not None:
-        check(dict(combo))
+    if spec.check is not None:
+        spec.check(dict(combo))
     defaults = {p.name: p.coerce(p.default) for p in spec.params if p.default is not None}
     return Step(spec.name, tuple((k, v) for k, v in combo if k not in defaults or defaults[k] != v))
 
@@ -194,7 +194,7 @@ def apply_chain(chain: Chain, image: Image.Image, seed: int, registry=None) -> I
 
 
 def perturb(spec: str | Chain, image: Image.Image, seed: int = 0) -> Image.Image:
-    """Apply one perturbation spec to an RGB image (public helper ``harness.perturb``).
+    """Apply one perturbation spec to an RGB image (public helper ``harness.chains``).
 
     ``seed`` seeds the stochastic steps; the sweep engine derives it per sample with
     :func:`derive_seed`.
@@ -203,45 +203,26 @@ def perturb(spec: str | Chain, image: Image.Image, seed: int = 0) -> Image.Image
     return apply_chain(chain, image.convert("RGB") if image.mode != "RGB" else image, seed)
 
 
-@dataclass(frozen=True)
-class Suite:
-    """A named perturbation grid of a published evaluation, with where it comes from."""
-
-    name: str
-    title: str
-    source: str
-    entries: tuple[str, ...]
-
-
-def suites_file() -> Path:
-    import perturbations
-
-    return Path(perturbations.__file__).resolve().parent / "suites.toml"
-
-
-def load_suites(path: str | Path | None = None) -> dict[str, Suite]:
-    """Every suite of ``suites.toml`` (``[suites.NAME]`` tables: title, source, grid)."""
-    file = Path(path) if path else suites_file()
+def read_suites(text: str, where: str = "suites") -> list[SuiteSpec]:
+    """The suites of a TOML text of ``[suites.NAME]`` tables (title, source, grid)."""
     try:
-        tables = tomllib.loads(file.read_text()).get("suites", {})
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"cannot read the perturbation suites {file}: {exc}") from exc
-    out = {}
+        tables = tomllib.loads(text).get("suites", {})
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"cannot read the perturbation suites {where}: {exc}") from exc
+    out = []
     for name, t in tables.items():
         missing = {"title", "source", "grid"} - set(t)
         if missing:
-            raise ConfigError(f"{file}: suite {name!r} lacks {sorted(missing)}")
-        out[name] = Suite(name, t["title"], t["source"], tuple(t["grid"]))
+            raise ConfigError(f"{where}: suite {name!r} lacks {sorted(missing)}")
+        out.append(SuiteSpec(name, t["title"], t["source"], tuple(t["grid"])))
     return out
 
 
-def suite_entries(name: str, path: str | Path | None = None) -> list[str]:
-    """The spec strings of a named suite; an unknown name suggests the closest one."""
-    suites = load_suites(path)
-    if name not in suites:
-        import difflib
+def suite_entries(name: str) -> list[str]:
+    """The spec strings of a registered suite; an unknown name suggests the closest one."""
+    from harness.plugins import suites
 
-        close = difflib.get_close_matches(name, list(suites), n=1)
-        hint = f"; did you mean {close[0]!r}" if close else ""
-        raise ConfigError(f"no perturbation suite {name!r}{hint}; known: {sorted(suites)}")
-    return list(suites[name].entries)
+    try:
+        return list(suites()[name].entries)
+    except UnknownNameError as exc:
+        raise ConfigError(str(exc)) from None

@@ -10,7 +10,7 @@ containers only). Their layouts differ slightly and are unwrapped here, and nowh
   matter when training with ``momentum=None``; they are filled with zeros only when a
   checkpoint has none at all.
 
-Every other difference is an error from :func:`harness.train.checkpoint.load_state_dict_strict`
+Every other difference is an error from :func:`harness.checkpoint.load_state_dict_strict`
 that names the keys.
 """
 from __future__ import annotations
@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from harness.api import CheckpointError
-from harness.train.checkpoint import file_sha256, load_state_dict_strict, read_checkpoint
+from harness.checkpoint import file_sha256, load_state_dict_strict, read_checkpoint
 
 __all__ = ["read_state_file", "unwrap_state", "fill_batch_counters", "load_weights", "weights_identity"]
 

@@ -20,12 +20,12 @@ from torch import nn
 
 from harness.api import CheckpointError, ConfigError, DecodeError
 from harness.detector import BaseDetector, TrainingSet
-from harness.train.checkpoint import data_manifest_sha256, read_manifest, write_checkpoint
-from detectors.cnnspot.recipe import InputContract, score_by_shape
-from detectors.cnnspot.training import Schedule, split_train_val, train_classifier
-from detectors.cnnspot.weights import load_weights, weights_identity
+from harness.checkpoint import data_manifest_sha256, read_manifest, write_checkpoint
+from harness.recipes.cnndetection.recipe import score_by_shape
+from harness.recipes.cnndetection.training import Schedule, split_train_val, train_classifier
+from harness.recipes.cnndetection.weights import load_weights, weights_identity
 
-__all__ = ["TrainableCNN"]
+__all__ = ["TrainableCNN", "decode_training_images"]
 
 #: parameters every such detector takes besides its preset's hyperparameters
 COMMON_PARAMS = ("checkpoint", "preset", "init", "crop", "eval_batch_size")
@@ -62,10 +62,6 @@ class TrainableCNN(BaseDetector):
         raise NotImplementedError
 
     def schedule(self, cfg: Mapping[str, Any]) -> Schedule:
-        raise NotImplementedError
-
-    @property
-    def input_contract(self) -> InputContract:
         raise NotImplementedError
 
     # --- parameters -----------------------------------------------------------------------
@@ -120,7 +116,7 @@ class TrainableCNN(BaseDetector):
     def fit(self, train: TrainingSet, out: str | Path, seed: int = 0, device: str = "cpu") -> Path:
         """Train on ``train`` with the authors' recipe and write a checkpoint folder ``out``."""
         cfg = self.config()
-        images, labels, ids, skipped = _decode_all(train, lambda im: self.train_resize(im, cfg))
+        images, labels, ids, skipped = decode_training_images(train, lambda im: self.train_resize(im, cfg))
         if len(set(labels.tolist())) < 2:
             raise ConfigError(f"{self.name} needs real (0) and generated (1) training images")
         torch.manual_seed(seed)
@@ -143,7 +139,7 @@ class TrainableCNN(BaseDetector):
         )
 
 
-def _decode_all(train: TrainingSet, resize) -> tuple[list[Image.Image], np.ndarray, list[str], list[str]]:
+def decode_training_images(train: TrainingSet, resize) -> tuple[list[Image.Image], np.ndarray, list[str], list[str]]:
     """Every decodable training image, resized once; undecodable ones are listed, not fatal."""
     images, labels, ids, skipped = [], [], [], []
     for i, sample in enumerate(train.samples):

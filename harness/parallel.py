@@ -11,7 +11,7 @@ import time
 from collections import deque
 from typing import Any, Callable, Iterable, Iterator, TextIO
 
-from harness.engine.ray_runtime import ensure_ray
+from harness.runtime import ensure_ray
 
 __all__ = ["parallel_map", "ProgressBar"]
 

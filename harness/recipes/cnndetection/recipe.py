@@ -27,10 +27,10 @@ import torch
 import torchvision.transforms.functional as TF
 from PIL import Image
 
-from perturbations.ops import gaussian_blur_uint8, jpeg_cv2, jpeg_pil  # one coding, shared
+from harness.imaging import gaussian_blur_uint8, jpeg_cv2, jpeg_pil  # one coding, shared
 
 __all__ = [
-    "IMAGENET_MEAN", "IMAGENET_STD", "CLIP_MEAN", "CLIP_STD", "InputContract", "AugmentConfig",
+    "IMAGENET_MEAN", "IMAGENET_STD", "CLIP_MEAN", "CLIP_STD", "AugmentConfig",
     "data_augment", "resize_short_side", "resize_square", "random_crop", "center_crop",
     "random_hflip", "to_normalised_tensor", "trim_to_even", "score_by_shape",
 ]
@@ -39,22 +39,6 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
-
-
-@dataclass(frozen=True)
-class InputContract:
-    """What a detector does to an (already perturbed) RGB image before its model sees it.
-
-    ``resize``: how the image is resized at evaluation (``"none"`` keeps the native size);
-    ``crop``: centre crop side at evaluation (``None``: the whole image); ``mean``/``std``:
-    the normalisation after scaling pixels to [0, 1].
-    """
-
-    resize: str
-    crop: int | None
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
-    note: str = ""
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""Training recipes that several detector plugins share (they import ``harness`` only)."""

@@ -86,7 +86,7 @@ def plugin_manager() -> pluggy.PluginManager:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
         raise ExifbenchError(
-            f"plugin {exc.plugin_name!r} implements a hook that exifbench does not define: {exc}; "
+            f"plugin {pm.get_name(exc.plugin)!r} implements a hook that exifbench does not define ({exc}); "
             f"the hooks are {sorted(n for n in dir(hookspecs) if n.startswith('exifbench_'))}"
         ) from exc
     return pm

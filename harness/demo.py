@@ -1,7 +1,7 @@
 """``exifbench demo``: the embedded default, end to end on the offline zoo.
 
 Steps: build the zoo (fetched into the cache on first use); train each demo detector on
-the training split of one generator family (``dcgan``) and its reals; sweep every
+the training split of one generator (``dcgan``) and its reals; sweep every
 registered detector that can run here across the test split's generators and the demo
 grid; render and print the leaderboard. Trained checkpoints live in the cache, keyed by
 their data and configuration, so a second run retrains and rescores nothing.
@@ -24,7 +24,7 @@ from harness.plugins import detectors
 __all__ = ["DEMO_GRID", "DemoJob", "demo_jobs", "run_demo"]
 
 DEMO_GRID = ("none", "jpeg(quality=[95,75,50])", "blur(sigma=[1,2])", "resize(scale=0.5)")
-TRAIN_FAMILY = "dcgan"
+TRAIN_GENERATOR = "dcgan"
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class DemoJob:
 
     trainer: str                      # registered trainer name
     params: dict[str, Any]            # trainer parameters
-    data: str                         # "labelled" (train split of TRAIN_FAMILY + its reals), "reals"
+    data: str                         # "labelled" (train split of TRAIN_GENERATOR + its reals), "reals"
                                       # (the train split's reals) or "pretext" (real EXIF + simulated photos)
     detector: str | None = None       # the detector the checkpoint serves, None for a backbone
     checkpoint_param: str = "checkpoint"
@@ -51,7 +51,7 @@ def demo_jobs() -> list[DemoJob]:
     """The demo's training jobs, in order; a job whose plugin is not installed is left out.
 
     CPU presets, not the papers' configurations: they exist so the demo runs on two cores
-    in minutes. Every detector trains on the same data: the DCGAN family's training split
+    in minutes. Every detector trains on the same data: the DCGAN generator's training split
     and the training reals (the one-class detector on those reals only).
     """
     jobs = [
@@ -91,7 +91,7 @@ def _simulated(zoo: ZooBuild, address: str | None, log: Callable[[str], None]) -
 
 
 def _training_data(zoo: ZooBuild, address: str | None, log: Callable[[str], None]) -> dict[str, list]:
-    labelled = read_manifest(zoo.manifest, dataset="zoo", split="train", generators=[TRAIN_FAMILY])
+    labelled = read_manifest(zoo.manifest, dataset="zoo", split="train", generators=[TRAIN_GENERATOR])
     data = {"labelled": labelled, "reals": [s for s in labelled if s.label == 0]}
     if any(j.data == "pretext" for j in demo_jobs()):
         simulated = read_real_only(_simulated(zoo, address, log) / "images", dataset="simulated")

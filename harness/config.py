@@ -16,6 +16,9 @@ Sweep config (a public contract)::
     [perturbations]
     grid = ["none", "jpeg(quality=[95,75,50])"]
     suite = "aigcdetect"        # optional: a named suite of perturbations/suites.toml
+    [metrics]                   # optional
+    bootstrap = 1000            # replicates of the stratified bootstrap; 0 turns intervals off
+    ci = 0.95                   # interval level
 
 A training config has the same ``[[datasets]]`` tables, an optional ``[run]`` and an
 optional ``[params]`` table (the trainer's parameters).
@@ -30,7 +33,8 @@ from typing import Any, Mapping
 
 from harness.api import ConfigError
 
-__all__ = ["DatasetConfig", "DetectorConfig", "RunConfig", "SweepConfig", "TrainConfig", "load_sweep", "load_train"]
+__all__ = ["DatasetConfig", "DetectorConfig", "RunConfig", "MetricsConfig", "SweepConfig", "TrainConfig", "load_sweep",
+           "load_train"]
 
 
 def _freeze(d: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -77,6 +81,15 @@ class RunConfig:
 
 
 @dataclass(frozen=True)
+class MetricsConfig:
+    """Intervals of the metrics: ``bootstrap`` replicates (0: none) at level ``ci``, seeded
+    by the run's seed."""
+
+    bootstrap: int = 1000
+    ci: float = 0.95
+
+
+@dataclass(frozen=True)
 class SweepConfig:
     run: RunConfig
     datasets: tuple[DatasetConfig, ...]
@@ -85,6 +98,7 @@ class SweepConfig:
     suite: str = ""
     source: str = ""
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    metrics: MetricsConfig = MetricsConfig()
 
 
 @dataclass(frozen=True)
@@ -126,6 +140,18 @@ def _run(raw: Mapping[str, Any], where: str) -> RunConfig:
     if run.batch_size < 1 or (run.cpu_actors is not None and run.cpu_actors < 1):
         raise ConfigError(f"{where} [run]: batch_size and cpu_actors must be at least 1")
     return run
+
+
+def _metrics(raw: Mapping[str, Any], where: str) -> MetricsConfig:
+    table = raw.get("metrics", {})
+    _only(table, {"bootstrap", "ci"}, f"{where} [metrics]")
+    try:
+        out = MetricsConfig(bootstrap=int(table.get("bootstrap", 1000)), ci=float(table.get("ci", 0.95)))
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where} [metrics]: {exc}") from exc
+    if out.bootstrap < 0 or not 0 < out.ci < 1:
+        raise ConfigError(f"{where} [metrics]: bootstrap must be >= 0 and ci between 0 and 1, got {out}")
+    return out
 
 
 def _resolve(root: str, base: Path) -> str:
@@ -183,7 +209,7 @@ def load_sweep(path: str | Path) -> SweepConfig:
     path = Path(path)
     raw = _read(path)
     where = str(path)
-    _only(raw, {"run", "datasets", "detectors", "perturbations"}, where)
+    _only(raw, {"run", "datasets", "detectors", "perturbations", "metrics"}, where)
     base = path.resolve().parent
     dets = raw.get("detectors")
     if not dets or not isinstance(dets, list):
@@ -207,7 +233,7 @@ def load_sweep(path: str | Path) -> SweepConfig:
     if isinstance(grid, str) or not all(isinstance(g, str) for g in grid):
         raise ConfigError(f"{where} [perturbations]: grid must be a list of spec strings")
     return SweepConfig(_run(raw, where), _datasets(raw, where, base), tuple(detectors), tuple(grid),
-                       str(pert.get("suite", "")), str(path), raw)
+                       str(pert.get("suite", "")), str(path), raw, _metrics(raw, where))
 
 
 def load_train(path: str | Path, trainer: str | None = None) -> TrainConfig:

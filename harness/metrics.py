@@ -7,17 +7,32 @@ Accuracies use the detector's own threshold (``score > threshold`` means generat
 fixed without test data; ``oracle_acc_test_tuned`` is the best accuracy over all
 thresholds, chosen on the test data itself, and is reported only under that name.
 Cells whose score failed are excluded and counted in ``n_failed``.
+
+With a :class:`~harness.stats.Bootstrap`, every row gets ``<metric>_lo``/``<metric>_hi``
+(a stratified, seeded bootstrap: :mod:`harness.stats`) and DeLong's AUC interval
+(``auc_delong_lo``/``auc_delong_hi``) as a check. ``ap_chance`` is AP's chance level (the
+share of fakes). A TPR at 1% (5%) FPR is NaN below 100 (20) reals: with fewer, "1% of the
+reals" is no image at all. A dataset without generated images gives one row per detector
+and perturbation under generator ``real``: its real accuracy is 1 - false-positive rate.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["METRIC_COLUMNS", "binary_metrics", "compute_metrics", "mean_over_generators"]
+from harness.stats import (BOOTSTRAP_METRICS, Bootstrap, bootstrap_p_value, delong, delong_paired, holm,
+                           percentile_interval, replicate_metrics)
+
+__all__ = ["METRIC_COLUMNS", "MIN_REALS", "COMPARISON_COLUMNS", "Evaluation", "binary_metrics", "evaluate",
+           "compute_metrics", "compare_detectors", "mean_over_generators", "strata"]
 
 METRIC_COLUMNS = ["ap", "auc", "acc", "real_acc", "fake_acc", "bal_acc", "tpr_at_1fpr", "tpr_at_5fpr", "eer",
                   "oracle_acc_test_tuned"]
 KEYS = ["detector", "dataset", "generator", "perturbation"]
+#: reals a TPR at a false-positive rate needs (1% of 100 reals is one image); fewer give NaN
+MIN_REALS = {"tpr_at_1fpr": 100, "tpr_at_5fpr": 20}
 
 
 def tpr_at_fpr(fpr: np.ndarray, tpr: np.ndarray, target: float) -> float:
@@ -66,28 +81,110 @@ def binary_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float) -> 
 
 
 def _groups(scores: pd.DataFrame):
+    """(key, reals, fakes) of every metrics row. A dataset with reals and no generated image
+    gives one row per (detector, perturbation) under generator ``real`` (its false-positive
+    rate); fakes without reals give rows too (their detection rate)."""
     for (det, ds, pert), part in scores.groupby(["detector", "dataset", "perturbation"], sort=True):
         fakes = part[part["label"] == 1]
         reals = part[part["label"] == 0]
+        if fakes.empty:
+            yield (det, ds, "real", pert), reals, fakes
         for gen, fk in fakes.groupby("generator", sort=True):
             subsets = set(fk["subset"]) if "subset" in fk else set()
             rl = reals[reals["subset"].isin(subsets)] if subsets and reals["subset"].isin(subsets).any() else reals
-            yield (det, ds, gen, pert), pd.concat([rl, fk])
+            yield (det, ds, gen, pert), rl, fk
 
 
-def compute_metrics(scores: pd.DataFrame) -> pd.DataFrame:
-    """The metrics table from a scores table (columns as in ``scores.parquet``)."""
-    rows = []
-    for key, part in _groups(scores):
-        ok = part[part["error"].isna() & part["score"].notna()]
+def _ok(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame[frame["error"].isna() & frame["score"].notna()]
+
+
+@dataclass
+class Evaluation:
+    """``metrics``: the table of ``metrics.csv``; ``replicates``: per row key, the bootstrap
+    replicates of each metric of :data:`harness.stats.BOOTSTRAP_METRICS` (empty without a
+    bootstrap), from which means over generators and paired comparisons get intervals."""
+
+    metrics: pd.DataFrame
+    replicates: dict[tuple, dict[str, np.ndarray]] = field(default_factory=dict)
+    bootstrap: Bootstrap | None = None
+
+
+class _Strata:
+    """Bootstrap weights by stratum (the reals of a subset, the fakes of a generator), over
+    every sample of the stratum in the sweep, so all rows draw the same weights for the
+    same image. Rows carry their stratum's name in the column ``_stratum`` (:func:`strata`)."""
+
+    def __init__(self, scores: pd.DataFrame, bootstrap: Bootstrap):
+        self.bootstrap = bootstrap
+        self._members = {name: pd.Index(sorted(set(ids)))
+                         for name, ids in scores.groupby("_stratum")["sample_id"]}
+        self._weights: dict[str, np.ndarray] = {}
+
+    def weights(self, rows: pd.DataFrame) -> np.ndarray:
+        """(B, len(rows)) weights of these rows, stratum by stratum."""
+        out = np.zeros((self.bootstrap.n_boot, len(rows)))
+        names, ids = rows["_stratum"].to_numpy(), rows["sample_id"].to_numpy()
+        for name in np.unique(names):
+            cols = np.flatnonzero(names == name)
+            if name not in self._weights:
+                self._weights[name] = self.bootstrap.weights(name, len(self._members[name]))
+            out[:, cols] = self._weights[name][:, self._members[name].get_indexer(ids[cols])]
+        return out
+
+
+def strata(scores: pd.DataFrame) -> pd.Series:
+    """The bootstrap stratum of every score row: ``dataset|real|subset`` or ``dataset|fake|generator|subset``."""
+    subset = scores["subset"].astype(str) if "subset" in scores else pd.Series("", index=scores.index)
+    real = scores["dataset"] + "|real|" + subset
+    fake = scores["dataset"] + "|fake|" + scores["generator"] + "|" + subset
+    return real.where(scores["label"] == 0, fake)
+
+
+def evaluate(scores: pd.DataFrame, bootstrap: Bootstrap | None = None) -> Evaluation:
+    """Every metrics row of a scores table, with bootstrap intervals when ``bootstrap`` is given."""
+    resample = bootstrap is not None and bootstrap.n_boot > 0
+    if resample:
+        scores = scores.assign(_stratum=strata(scores))
+    weights = _Strata(scores, bootstrap) if resample else None
+    rows, replicates = [], {}
+    for key, rl, fk in _groups(scores):
+        part = pd.concat([rl, fk])
+        ok_real, ok_fake = _ok(rl), _ok(fk)
         threshold = float(part["threshold"].iloc[0]) if "threshold" in part else 0.5
         row = dict(zip(KEYS, key))
-        row.update(n_real=int((ok["label"] == 0).sum()), n_fake=int((ok["label"] == 1).sum()),
-                   n_failed=int(len(part) - len(ok)), threshold=threshold)
-        row.update(binary_metrics(ok["label"].to_numpy(), ok["score"].to_numpy(), threshold))
+        n_real, n_fake = len(ok_real), len(ok_fake)
+        row.update(n_real=n_real, n_fake=n_fake, n_failed=int(len(part) - n_real - n_fake), threshold=threshold,
+                   ap_chance=n_fake / (n_real + n_fake) if n_real and n_fake else float("nan"))
+        labels = np.r_[np.zeros(n_real, int), np.ones(n_fake, int)]
+        row.update(binary_metrics(labels, np.r_[ok_real["score"].to_numpy(), ok_fake["score"].to_numpy()], threshold))
+        if weights is not None:
+            reps = replicate_metrics(ok_real["score"].to_numpy(), ok_fake["score"].to_numpy(),
+                                     weights.weights(ok_real), weights.weights(ok_fake), threshold)
+            replicates[key] = reps
+            for name, values in reps.items():
+                row[f"{name}_lo"], row[f"{name}_hi"] = percentile_interval(values, bootstrap.ci)
+            _, _, row["auc_delong_lo"], row["auc_delong_hi"] = delong(ok_real["score"], ok_fake["score"], bootstrap.ci)
+        _blank_underpowered(row)
         rows.append(row)
-    cols = KEYS + ["n_real", "n_fake", "n_failed", "threshold"] + METRIC_COLUMNS
-    return pd.DataFrame(rows, columns=cols)
+    cols = KEYS + ["n_real", "n_fake", "n_failed", "threshold", "ap_chance"] + METRIC_COLUMNS
+    if weights is not None:
+        cols += [f"{m}_{end}" for m in BOOTSTRAP_METRICS for end in ("lo", "hi")] + ["auc_delong_lo", "auc_delong_hi"]
+    return Evaluation(pd.DataFrame(rows, columns=cols), replicates, bootstrap)
+
+
+def _blank_underpowered(row: dict) -> None:
+    """A TPR at x% FPR needs enough reals for x% of them to be at least one image."""
+    for name, needed in MIN_REALS.items():
+        if row["n_real"] < needed:
+            for col in (name, f"{name}_lo", f"{name}_hi"):
+                if col in row:
+                    row[col] = float("nan")
+
+
+def compute_metrics(scores: pd.DataFrame, bootstrap: Bootstrap | None = None) -> pd.DataFrame:
+    """The metrics table from a scores table (columns as in ``scores.parquet``)."""
+    return evaluate(scores, bootstrap).metrics
 
 
 def mean_over_generators(metrics: pd.DataFrame, columns: list[str] | None = None) -> pd.DataFrame:
@@ -98,3 +195,93 @@ def mean_over_generators(metrics: pd.DataFrame, columns: list[str] | None = None
     out["generators"] = grouped["generator"].apply(lambda g: ",".join(sorted(g)))
     out["n_generators"] = grouped["generator"].nunique()
     return out.reset_index()
+
+
+COMPARISON_COLUMNS = ["dataset", "generator", "perturbation", "detector_a", "detector_b", "generators", "n_real",
+                      "n_fake", "auc_a", "auc_b", "delta_auc", "delta_auc_lo", "delta_auc_hi", "p_auc", "p_auc_method",
+                      "ap_a", "ap_b", "delta_ap", "delta_ap_lo", "delta_ap_hi", "p_ap", "p_auc_holm", "p_ap_holm"]
+
+
+def compare_detectors(scores: pd.DataFrame, bootstrap: Bootstrap) -> pd.DataFrame:
+    """Paired comparisons of every two detectors scored on the same images (``comparisons.csv``).
+
+    Per (dataset, generator, perturbation) and pair: the AUC and AP difference (a - b) on
+    the images both scored without error, its paired-bootstrap interval (both detectors
+    resampled with the same weights), DeLong's paired p-value for AUC and the bootstrap
+    p-value for AP. Rows with generator ``mean`` compare the means over the generators both
+    have (listed in ``generators``), with bootstrap p-values. ``p_auc_holm``/``p_ap_holm``
+    are Holm-adjusted over all rows of the table (family-wise error rate).
+    """
+    from itertools import combinations
+
+    ok = _ok(scores).assign(_stratum=lambda f: strata(f))
+    weights = _Strata(ok, bootstrap) if bootstrap.n_boot > 0 else None
+    rows_by_key: dict[tuple, dict[str, tuple[pd.DataFrame, pd.DataFrame]]] = {}
+    for (det, ds, gen, pert), rl, fk in _groups(ok):
+        if gen != "real" and len(rl) and len(fk):
+            rows_by_key.setdefault((ds, gen, pert), {})[det] = (rl, fk)
+    out, means = [], {}
+    for (ds, gen, pert), by_detector in sorted(rows_by_key.items()):
+        for a, b in combinations(sorted(by_detector), 2):
+            row, deltas = _compare_pair(by_detector[a], by_detector[b], weights, bootstrap.ci)
+            out.append({"dataset": ds, "generator": gen, "perturbation": pert, "detector_a": a, "detector_b": b,
+                        "generators": gen, **row})
+            if deltas is not None:
+                means.setdefault((ds, pert, a, b), {})[gen] = deltas
+    for (ds, pert, a, b), per_gen in sorted(means.items()):
+        if len(per_gen) > 1:
+            out.append(_mean_row(ds, pert, a, b, per_gen, bootstrap.ci))
+    table = pd.DataFrame(out, columns=COMPARISON_COLUMNS)
+    table["p_auc_holm"], table["p_ap_holm"] = holm(table["p_auc"]), holm(table["p_ap"])
+    return table
+
+
+def _paired_frames(x: tuple[pd.DataFrame, pd.DataFrame], y: tuple[pd.DataFrame, pd.DataFrame]):
+    """The reals and fakes both detectors scored: (frame of x, frame of y) per class, aligned."""
+    out = []
+    for fx, fy in zip(x, y):
+        fx, fy = fx.drop_duplicates("sample_id"), fy.drop_duplicates("sample_id")
+        common = fx.merge(fy[["sample_id", "score"]], on="sample_id", suffixes=("", "_b"))
+        out.append(common)
+    return out
+
+
+def _compare_pair(x, y, weights: _Strata | None, ci: float) -> tuple[dict, dict | None]:
+    from sklearn.metrics import average_precision_score
+
+    reals, fakes = _paired_frames(x, y)
+    ra, fa, rb, fb = reals["score"], fakes["score"], reals["score_b"], fakes["score_b"]
+    labels = np.r_[np.zeros(len(reals)), np.ones(len(fakes))]
+    delta, _, p_auc = delong_paired(np.vstack([ra, rb]), np.vstack([fa, fb]))
+    ap_a, ap_b = average_precision_score(labels, np.r_[ra, fa]), average_precision_score(labels, np.r_[rb, fb])
+    row = {"n_real": len(reals), "n_fake": len(fakes), "auc_a": _auc(ra, fa), "auc_b": _auc(rb, fb),
+           "delta_auc": delta, "p_auc": p_auc, "p_auc_method": "delong", "ap_a": ap_a, "ap_b": ap_b,
+           "delta_ap": ap_a - ap_b}
+    if weights is None:
+        return row, None
+    wr, wf = weights.weights(reals), weights.weights(fakes)
+    rep_a = replicate_metrics(ra.to_numpy(), fa.to_numpy(), wr, wf, 0.0)
+    rep_b = replicate_metrics(rb.to_numpy(), fb.to_numpy(), wr, wf, 0.0)
+    deltas = {m: rep_a[m] - rep_b[m] for m in ("auc", "ap")}
+    for m in ("auc", "ap"):
+        row[f"delta_{m}_lo"], row[f"delta_{m}_hi"] = percentile_interval(deltas[m], ci)
+    row["p_ap"] = bootstrap_p_value(deltas["ap"])
+    return row, {**deltas, "point": (row["delta_auc"], row["delta_ap"]), "n": (len(reals), len(fakes))}
+
+
+def _auc(real: pd.Series, fake: pd.Series) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(np.r_[np.zeros(len(real)), np.ones(len(fake))], np.r_[real, fake]))
+
+
+def _mean_row(ds: str, pert: str, a: str, b: str, per_gen: dict[str, dict], ci: float) -> dict:
+    row = {"dataset": ds, "generator": "mean", "perturbation": pert, "detector_a": a, "detector_b": b,
+           "generators": ",".join(sorted(per_gen)), "n_real": max(d["n"][0] for d in per_gen.values()),
+           "n_fake": sum(d["n"][1] for d in per_gen.values()), "p_auc_method": "bootstrap"}
+    for i, m in enumerate(("auc", "ap")):
+        reps = np.mean([d[m] for d in per_gen.values()], axis=0)
+        row[f"delta_{m}"] = float(np.mean([d["point"][i] for d in per_gen.values()]))
+        row[f"delta_{m}_lo"], row[f"delta_{m}_hi"] = percentile_interval(reps, ci)
+        row[f"p_{m}"] = bootstrap_p_value(reps)
+    return row

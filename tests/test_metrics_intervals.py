@@ -1,0 +1,95 @@
+"""Intervals and paired comparisons of a scores table (harness.metrics with a bootstrap)."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from harness.metrics import compare_detectors, evaluate
+from harness.stats import Bootstrap
+
+
+def _scores(detectors: dict[str, float], generators=(("g1", 30), ("g2", 40)), n_real=40, seed=0,
+            dataset="zoo") -> pd.DataFrame:
+    """Scores of detectors with a given signal on the same images; a shared latent makes
+    their scores of one image correlated, as real detectors' are."""
+    rng = np.random.default_rng(seed)
+    images = [("real", f"r{i}", 0) for i in range(n_real)]
+    images += [(g, f"{g}-{i}", 1) for g, n in generators for i in range(n)]
+    latent = rng.normal(0, 1, len(images))
+    rows = []
+    for det, signal in detectors.items():
+        noise = rng.normal(0, 0.5, len(images))
+        for (gen, sid, label), z, e in zip(images, latent, noise):
+            rows.append({"detector": det, "dataset": dataset, "generator": gen, "subset": "", "perturbation": "none",
+                         "sample_id": sid, "label": label, "score": z + e + signal * label, "error": None,
+                         "threshold": 0.5})
+    return pd.DataFrame(rows)
+
+
+def test_every_row_has_an_interval_around_its_metric():
+    ev = evaluate(_scores({"a": 1.0}), Bootstrap(500, 0.95, 0))
+    m = ev.metrics
+    for name in ("ap", "auc", "bal_acc", "real_acc", "fake_acc", "tpr_at_5fpr"):
+        assert (m[f"{name}_lo"] <= m[name] + 1e-9).all() and (m[name] <= m[f"{name}_hi"] + 1e-9).all(), name
+        assert (m[f"{name}_hi"] - m[f"{name}_lo"] > 0.01).all(), name
+    assert (m["auc_delong_lo"] < m["auc"]).all() and (m["auc"] < m["auc_delong_hi"]).all()
+    assert m["ap_chance"].tolist() == pytest.approx([30 / 70, 40 / 80])
+
+
+def test_reals_shared_by_generator_rows_are_resampled_jointly():
+    ev = evaluate(_scores({"a": 1.0}), Bootstrap(200, 0.95, 0))
+    g1, g2 = ev.replicates[("a", "zoo", "g1", "none")], ev.replicates[("a", "zoo", "g2", "none")]
+    assert np.array_equal(g1["real_acc"], g2["real_acc"])
+    assert not np.array_equal(g1["fake_acc"], g2["fake_acc"])
+
+
+def test_intervals_do_not_change_the_point_metrics_and_zero_replicates_turns_them_off():
+    frame = _scores({"a": 1.0, "b": 0.2})
+    with_ci, without = evaluate(frame, Bootstrap(100, 0.95, 0)).metrics, evaluate(frame, None).metrics
+    assert "auc_lo" not in without and evaluate(frame, Bootstrap(0)).metrics.columns.tolist() == without.columns.tolist()
+    pd.testing.assert_frame_equal(with_ci[without.columns], without)
+
+
+def test_too_few_reals_leave_the_tpr_at_a_low_fpr_blank():
+    m = evaluate(_scores({"a": 1.0}, n_real=40), Bootstrap(50, 0.95, 0)).metrics
+    assert m["tpr_at_1fpr"].isna().all() and m["tpr_at_1fpr_lo"].isna().all()  # 40 < 100 reals
+    assert m["tpr_at_5fpr"].notna().all()  # 40 >= 20 reals
+    m = evaluate(_scores({"a": 1.0}, n_real=120), None).metrics
+    assert m["tpr_at_1fpr"].notna().all()
+
+
+def test_a_real_only_dataset_gives_a_false_positive_row():
+    frame = _scores({"a": 1.0}, generators=())
+    m = evaluate(frame, Bootstrap(200, 0.95, 0)).metrics
+    assert m["generator"].tolist() == ["real"] and m["n_real"].tolist() == [40] and m["n_fake"].tolist() == [0]
+    expected = float(np.mean(frame["score"] <= 0.5))
+    assert m["real_acc"].iloc[0] == pytest.approx(expected)
+    assert m["real_acc_lo"].iloc[0] < expected < m["real_acc_hi"].iloc[0]
+    assert np.isnan(m["auc"].iloc[0])
+
+
+def test_failed_cells_are_left_out_of_the_row_and_of_its_resampling():
+    frame = _scores({"a": 1.0})
+    frame.loc[frame.index[:3], ["score", "error"]] = [np.nan, "decode: truncated"]
+    m = evaluate(frame, Bootstrap(100, 0.95, 0)).metrics
+    assert m["n_failed"].tolist() == [3, 3] and m["n_real"].tolist() == [37, 37]
+    assert m["auc_lo"].notna().all()
+
+
+def test_comparisons_find_a_real_difference_and_pair_the_images():
+    frame = _scores({"strong": 2.0, "weak": 0.3}, generators=(("g1", 200), ("g2", 200)), n_real=300)
+    table = compare_detectors(frame, Bootstrap(500, 0.95, 0))
+    per_gen = table[table["generator"] != "mean"]
+    assert len(per_gen) == 2 and (per_gen["detector_a"] == "strong").all()
+    assert (per_gen["delta_auc_lo"] > 0).all() and (per_gen["p_auc_holm"] < 0.01).all()
+    assert (per_gen["n_real"] == 300).all() and per_gen["n_fake"].tolist() == [200, 200]
+    mean = table[table["generator"] == "mean"].iloc[0]
+    assert mean["generators"] == "g1,g2" and mean["p_auc_method"] == "bootstrap" and mean["delta_auc_lo"] > 0
+    assert mean["delta_auc"] == pytest.approx(per_gen["delta_auc"].mean())
+
+
+def test_comparisons_of_equal_detectors_are_not_significant():
+    frame = _scores({"a": 0.8, "b": 0.8}, seed=3)
+    table = compare_detectors(frame, Bootstrap(500, 0.95, 0))
+    assert (table["p_auc_holm"] > 0.05).all() and (table["delta_auc_lo"] < 0).all() and (table["delta_auc_hi"] > 0).all()

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 import numpy as np
-from scipy.stats import norm
 
 __all__ = ["BOOTSTRAP_METRICS", "Bootstrap", "replicate_metrics", "percentile_interval", "delong", "delong_paired",
            "bootstrap_p_value", "holm", "mean_replicates"]
@@ -146,6 +145,8 @@ def delong(real: Sequence[float], fake: Sequence[float], ci: float = 0.95) -> tu
         return float("nan"), float("nan"), float("nan"), float("nan")
     auc, v01, v10 = _structural_components(real, fake)
     se = float(np.sqrt(np.var(v01, ddof=1) / fake.shape[1] + np.var(v10, ddof=1) / real.shape[1]))
+    from scipy.stats import norm  # here: reading metrics needs no scipy.stats (seconds to import)
+
     z = norm.ppf(1 - (1 - ci) / 2)
     a = float(auc[0])
     return a, se, max(0.0, a - z * se), min(1.0, a + z * se)
@@ -166,6 +167,8 @@ def delong_paired(real: np.ndarray, fake: np.ndarray) -> tuple[float, float, flo
     var = float(cov[0, 0] + cov[1, 1] - 2 * cov[0, 1])
     if var <= 1e-15:
         return delta, 0.0, (1.0 if abs(delta) < 1e-12 else 0.0)
+    from scipy.stats import norm
+
     se = float(np.sqrt(var))
     return delta, se, float(2 * norm.sf(abs(delta) / se))
 

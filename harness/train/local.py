@@ -13,7 +13,7 @@ from harness.api import CheckpointError, Sample
 from harness.checkpoint import MANIFEST, data_manifest_sha256, read_manifest
 from harness.detector import TrainingSet
 
-__all__ = ["job_fingerprint", "checkpoint_is_current", "fit_locally", "record_job", "training_set"]
+__all__ = ["job_fingerprint", "trained_on", "checkpoint_is_current", "fit_locally", "record_job", "training_set"]
 
 
 def job_fingerprint(name: str, params: Mapping[str, Any], samples: Sequence[Sample], seed: int) -> dict:
@@ -23,6 +23,14 @@ def job_fingerprint(name: str, params: Mapping[str, Any], samples: Sequence[Samp
         "seed": seed,
         "data_manifest_sha256": data_manifest_sha256([s.sample_id for s in samples], [s.label for s in samples]),
     }
+
+
+def trained_on(samples: Sequence[Sample]) -> dict[str, Any]:
+    """What a checkpoint has seen: its datasets, the generators of its generated images and
+    its counts (a leaderboard separates seen generators from unseen ones)."""
+    return {"datasets": sorted({s.dataset for s in samples}),
+            "generators": sorted({s.generator for s in samples if s.label == 1}),
+            "n_real": sum(1 for s in samples if s.label == 0), "n_fake": sum(1 for s in samples if s.label == 1)}
 
 
 def checkpoint_is_current(out: Path, fingerprint: Mapping[str, Any]) -> bool:
@@ -68,6 +76,7 @@ def record_job(result: Path, name: str, params: Mapping[str, Any], samples: Sequ
     fingerprint = job_fingerprint(name, params, samples, seed)
     manifest = read_manifest(result)
     manifest.setdefault("extra", {})["job"] = fingerprint
+    manifest["extra"]["trained_on"] = trained_on(samples)
     manifest["extra"]["device"] = device
     if where:
         manifest["extra"]["where"] = dict(where)

@@ -14,12 +14,11 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
 from harness.api import CheckpointError
+from harness.files import atomic_path, atomic_write_text, file_sha256
 
 if TYPE_CHECKING:  # torch is imported where weights are read or written: hashing needs none
     import torch
@@ -30,14 +29,6 @@ __all__ = ["FORMAT", "write_checkpoint", "read_checkpoint", "read_manifest", "lo
 FORMAT = "exifbench-checkpoint/1"
 WEIGHTS = "weights.pt"
 MANIFEST = "manifest.json"
-
-
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def path_sha256(path: str | Path) -> str:
@@ -67,22 +58,16 @@ def data_manifest_sha256(sample_ids: list[str], labels: list[int]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _atomic_save(obj: Any, target: Path) -> None:
-    import torch
-
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-    os.close(fd)
-    torch.save(obj, tmp)
-    os.replace(tmp, target)
-
-
 def write_checkpoint(folder: str | Path, detector: str, weights: Mapping[str, torch.Tensor], *,
                      params: Mapping[str, Any] | None = None, config: Mapping[str, Any] | None = None,
                      data_sha256: str = "", extra: Mapping[str, Any] | None = None) -> Path:
+    import torch
+
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in weights.items()}
-    _atomic_save(tensors, folder / WEIGHTS)
+    with atomic_path(folder / WEIGHTS) as tmp:
+        torch.save(tensors, tmp)
     manifest = {
         "format": FORMAT,
         "detector": detector,
@@ -94,7 +79,7 @@ def write_checkpoint(folder: str | Path, detector: str, weights: Mapping[str, to
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "extra": dict(extra or {}),
     }
-    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str))
+    atomic_write_text(folder / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True, default=str))
     return folder
 
 

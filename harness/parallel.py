@@ -6,42 +6,13 @@ module-level function of an installed package).
 """
 from __future__ import annotations
 
-import sys
-import time
 from collections import deque
-from typing import Any, Callable, Iterable, Iterator, TextIO
+from typing import Any, Callable, Iterable, Iterator
 
+from harness.progress import Progress
 from harness.runtime import ensure_ray
 
-__all__ = ["parallel_map", "ProgressBar"]
-
-
-class ProgressBar:
-    """``desc  done/total [####....] rate/s ETA``, redrawn in place on a terminal, every 10 s otherwise."""
-
-    def __init__(self, total: int, desc: str = "", enabled: bool = True, stream: TextIO | None = None):
-        self.total, self.desc, self.enabled = total, desc, enabled
-        self.stream = stream or sys.stderr
-        self.done, self.start, self._last = 0, time.monotonic(), 0.0
-        self._tty = bool(getattr(self.stream, "isatty", lambda: False)())
-
-    def line(self) -> str:
-        elapsed = max(time.monotonic() - self.start, 1e-9)
-        rate = self.done / elapsed
-        filled = int(20 * self.done / max(self.total, 1))
-        eta = f"{(self.total - self.done) / rate:.0f}s" if rate > 0 else "?"
-        return f"{self.desc} {self.done}/{self.total} [{'#' * filled}{'.' * (20 - filled)}] {rate:.1f}/s ETA {eta}"
-
-    def update(self, n: int = 1) -> None:
-        self.done += n
-        now = time.monotonic()
-        if self.enabled and (now - self._last >= (0.2 if self._tty else 10.0) or self.done == self.total):
-            self._last = now
-            print(self.line(), end="\r" if self._tty else "\n", file=self.stream, flush=True)
-
-    def close(self) -> None:
-        if self.enabled and self._tty:
-            print(file=self.stream, flush=True)
+__all__ = ["parallel_map"]
 
 
 def parallel_map(fn: Callable[[Any], Any], items: Iterable[Any], *, address: str | None = None, desc: str = "",
@@ -53,7 +24,7 @@ def parallel_map(fn: Callable[[Any], Any], items: Iterable[Any], *, address: str
     window = max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
     source = iter(items)
     pending: deque = deque(remote.remote(item) for _, item in zip(range(window), source))
-    bar = ProgressBar(len(items), desc, progress)
+    bar = Progress(len(items), desc=desc, quiet=not progress)
     try:
         while pending:
             result = ray.get(pending.popleft())

@@ -23,7 +23,6 @@ real: the same content with sensor-like noise), trains the detector at its
 """
 from __future__ import annotations
 
-import hashlib
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ from sklearn.metrics import roc_auc_score
 
 from harness.api import CheckpointError, Sample
 from harness.detector import TrainingSet
+from harness.files import file_sha256
 
 __all__ = ["synthetic_pair_images", "synthetic_training_set", "check_detector", "ConformanceError"]
 
@@ -75,7 +75,7 @@ def synthetic_training_set(folder: Path, n: int = 16, size: int = 64, seed: int 
     for i, (img, label) in enumerate(zip(images, labels)):
         path = folder / f"{i:03d}_{label}.png"
         img.save(path)
-        sid = hashlib.sha256(path.read_bytes()).hexdigest()
+        sid = file_sha256(path)
         samples.append(Sample(sid, str(path), int(label), "synthetic", "nn-upsample" if label else "real",
                               "synthetic" if label else "camera", "train", "", "png", size, size, False))
     from harness.data.decode import load_image

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -42,6 +41,7 @@ from harness.api import ConfigError
 from harness.data.exif import read_exif
 from harness.detector import TrainingSet
 from harness.checkpoint import data_manifest_sha256, write_checkpoint
+from harness.files import atomic_path
 from harness.train.ray_train import SINGLE_PROCESS, Replica
 from detectors.exif.curves import write_loss_curve
 from detectors.exif.labels import HEAD_TAGS, RANKING, Vocabulary, build_vocabulary, encode_photo, pair_targets
@@ -264,9 +264,8 @@ class ExifBackboneTrainer:
                  "meta": json.dumps({"config": self._state_key(), "rng": rngs[0] if len(rngs) == 1 else rngs,
                                      "history": history, "vocab": vocab.to_json()}),
                  "torch_rng": torch.get_rng_state()}
-        tmp = out / ".state.pt.tmp"
-        torch.save(state, tmp)
-        os.replace(tmp, out / "state.pt")
+        with atomic_path(out / "state.pt") as tmp:
+            torch.save(state, tmp)
 
     def _resume(self, out: Path, net, opt, rng, vocab: Vocabulary, replica: Replica = SINGLE_PROCESS,
                 seed: int = 0) -> tuple[int, list]:

@@ -1,4 +1,5 @@
-"""The benchmark catalogue: one TOML file per benchmark in ``datasets/``.
+"""The benchmark catalogue: one TOML file per benchmark in ``datasets/`` (package data, see
+:mod:`harness.resources`).
 
 Each file has a ``[dataset]`` table:
 
@@ -20,19 +21,20 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass, field
-from pathlib import Path
+from importlib.resources.abc import Traversable
 from typing import Any, Mapping
 
 from harness.api import ConfigError
 from harness.plugins import Registry
+from harness.resources import catalogue_files
 
 __all__ = ["CatalogueEntry", "load_catalogue", "catalogue_dir", "read_entry"]
 
 _REQUIRED = {"name", "title", "layout", "obtain", "licence", "citation", "generators"}
 
 
-def catalogue_dir() -> Path:
-    return Path(__file__).resolve().parents[2] / "datasets"
+def catalogue_dir() -> Traversable:
+    return catalogue_files()
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,7 @@ class CatalogueEntry:
     licence: str
     citation: str
     generators: Mapping[str, str]
-    path: Path
+    path: Traversable
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False)
     source: str = ""
     #: generator (or real subset) -> {"real": n, "fake": n}, only where a published count exists
@@ -63,7 +65,7 @@ def _count_classes(name: str, table: Mapping[str, Any]) -> set[str] | None:
     return {"real"} if name in table.get("real_subsets", ()) else None
 
 
-def _counts(table: Mapping[str, Any], path: Path) -> dict[str, dict[str, int]]:
+def _counts(table: Mapping[str, Any], path: Traversable) -> dict[str, dict[str, int]]:
     out: dict[str, dict[str, int]] = {}
     for name, value in table.get("counts", {}).items():
         classes = _count_classes(name, table)
@@ -82,7 +84,7 @@ def _counts(table: Mapping[str, Any], path: Path) -> dict[str, dict[str, int]]:
     return out
 
 
-def read_entry(path: Path) -> CatalogueEntry:
+def read_entry(path: Traversable) -> CatalogueEntry:
     """One catalogue file, checked."""
     try:
         table = tomllib.loads(path.read_text()).get("dataset")
@@ -102,8 +104,9 @@ def read_entry(path: Path) -> CatalogueEntry:
     )
 
 
-def load_catalogue(folder: Path | None = None) -> Registry[CatalogueEntry]:
+def load_catalogue(folder: Traversable | None = None) -> Registry[CatalogueEntry]:
     registry: Registry[CatalogueEntry] = Registry("dataset")
-    for path in sorted((folder or catalogue_dir()).glob("*.toml")):
+    files = [p for p in (folder or catalogue_dir()).iterdir() if p.name.endswith(".toml") and p.is_file()]
+    for path in sorted(files, key=lambda p: p.name):
         registry.add(read_entry(path), owner=path.name)
     return registry

@@ -14,7 +14,6 @@
 """
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 from typing import Iterable, Mapping
@@ -23,10 +22,11 @@ import pandas as pd
 
 from harness.api import ConfigError, LayoutSpec, Sample
 from harness.data.decode import probe
+from harness.files import file_sha256
 from harness.hookspecs import hookimpl
 
-__all__ = ["IMAGE_EXTENSIONS", "CLASS_DIRS", "GENIMAGE_CLASS_DIRS", "GENIMAGE_SPLITS", "sha256_file",
-           "read_binary_folders", "read_genimage", "read_manifest", "read_real_only", "image_files"]
+__all__ = ["IMAGE_EXTENSIONS", "CLASS_DIRS", "GENIMAGE_CLASS_DIRS", "GENIMAGE_SPLITS", "read_binary_folders",
+           "read_genimage", "read_manifest", "read_real_only", "image_files"]
 
 IMAGE_EXTENSIONS = frozenset(
     ".jpg .jpeg .jpe .png .webp .bmp .tif .tiff .gif .heic .heif .avif .ppm .pgm".split()
@@ -34,14 +34,6 @@ IMAGE_EXTENSIONS = frozenset(
 CLASS_DIRS = {"0_real": 0, "1_fake": 1}
 GENIMAGE_CLASS_DIRS = {"nature": 0, "ai": 1}
 GENIMAGE_SPLITS = ("train", "val")
-
-
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def image_files(root: Path) -> list[Path]:
@@ -64,7 +56,7 @@ def _require_dir(root: str | Path) -> Path:
 def _sample(path: Path, *, label: int, dataset: str, generator: str, family: str,
             split: str, subset: str) -> Sample:
     info = probe(path) if path.stat().st_size else {"format": "", "width": 0, "height": 0, "has_exif": False}
-    return Sample(sample_id=sha256_file(path), path=str(path), label=label, dataset=dataset,
+    return Sample(sample_id=file_sha256(path), path=str(path), label=label, dataset=dataset,
                   generator=generator, family=family, split=split, subset=subset, **info)
 
 

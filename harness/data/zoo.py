@@ -19,6 +19,7 @@ import json
 import shutil
 import tomllib
 from dataclasses import dataclass
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any, Callable
 
@@ -29,14 +30,16 @@ from harness.cache_folder import cache_dir
 from harness.data.decode import load_image
 from harness.data.exif import read_exif
 from harness.data.fetch import fetch_package, installed_package_dir
+from harness.resources import catalogue_files
 
 __all__ = ["PROTOCOLS", "ZooBuild", "datasets_dir", "load_recipe", "build_zoo"]
 
 PROTOCOLS = ("harmonised", "as-is")
 
 
-def datasets_dir() -> Path:
-    return Path(__file__).resolve().parents[2] / "datasets"
+def datasets_dir() -> Traversable:
+    """The folder of the recipe and the curation list (the catalogue's, as packaged)."""
+    return catalogue_files()
 
 
 def load_recipe() -> dict[str, Any]:
@@ -108,7 +111,7 @@ def _real_items(recipe: dict, log: Callable[[str], None]) -> list[Item]:
 
 
 def _curated_items(recipe: dict, log: Callable[[str], None]) -> list[Item]:
-    with open(datasets_dir() / "zoo_curation.csv", newline="") as f:
+    with (datasets_dir() / "zoo_curation.csv").open("r", newline="") as f:
         rows = [row for row in csv.DictReader(f) if row["keep"] == "yes"]
     items = []
     for src in recipe["recipe"]["generated"]:

@@ -8,23 +8,22 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import shutil
 import time
 from dataclasses import dataclass
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from harness.config import SweepConfig
+from harness.derived_cache import derived_files, derived_key
 from harness.engine.score_cache import ScoreCache
 from harness.engine.execute import EngineStats
 from harness.engine.plan import Plan, make_plan
-from harness.engine.progress import Progress
 from harness.engine.records import git_commit, new_run_id, versions, write_run_json
 from harness.plugins import perturbations
+from harness.progress import Progress
 
 __all__ = ["SweepResult", "run_sweep", "scores_frame"]
 
@@ -69,7 +68,7 @@ def _compute_missing(plan: Plan, cache: ScoreCache, missing: list, progress: Pro
 
     def on_result(rows: list, n_images: int) -> None:
         cache.put_many(rows)
-        progress.update(cells=len(rows), images=n_images, failed=sum(1 for r in rows if r[2] is not None))
+        progress.update(n_images, cells=len(rows), failed=sum(1 for r in rows if r[2] is not None))
 
     thresholds = run_cells(ray, plan, missing, on_result, images_per_chunk=max(1, batch_size // per_image),
                            apply_orientation=apply_orientation, detectors=detectors, stats=stats,
@@ -98,24 +97,20 @@ def scores_frame(plan: Plan, cache: ScoreCache, run_id: str) -> pd.DataFrame:
 
 
 def write_metrics(frame: pd.DataFrame, target: Path, cache: ScoreCache) -> None:
-    """``metrics.csv`` of ``frame``. Metrics are a function of the rows' content and of the
-    metrics code, so they are cached under the sha256 of both beside the score cache: a
-    re-run whose rows are all cached copies the file instead of recomputing it."""
+    """``metrics.csv`` of ``frame``, a derived artefact (:mod:`harness.derived_cache`) of the
+    rows' content and the metrics code, kept beside the score cache: a re-run whose rows are
+    all cached copies the file instead of recomputing it."""
     from harness import metrics
 
-    digest = hashlib.sha256(Path(metrics.__file__).read_bytes() + version("scikit-learn").encode())
-    digest.update(pd.util.hash_pandas_object(frame.drop(columns=["run_id"]), index=False).to_numpy().tobytes())
-    folder = Path(cache.path).parent / "metrics" if cache.path != ":memory:" else None
-    cached = folder / f"{digest.hexdigest()}.csv" if folder else None
-    if cached is not None and cached.is_file():
-        shutil.copyfile(cached, target)
-        return
-    metrics.compute_metrics(frame).to_csv(target, index=False)
-    if cached is not None:
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_suffix(f".{os.getpid()}.tmp")
-        shutil.copyfile(target, tmp)
-        os.replace(tmp, cached)
+    rows = pd.util.hash_pandas_object(frame.drop(columns=["run_id"]), index=False).to_numpy().tobytes()
+
+    def make(folder: Path) -> list[Path]:
+        metrics.compute_metrics(frame).to_csv(folder / "metrics.csv", index=False)
+        return [folder / "metrics.csv"]
+
+    root = Path(cache.path).parent if cache.path != ":memory:" else None
+    made = derived_files("metrics", derived_key(metrics, "scikit-learn", rows), make, root)
+    shutil.copyfile(made[0], target)
 
 
 def _run_record(config: SweepConfig, plan: Plan, run_id: str, result: dict[str, Any], frame: pd.DataFrame) -> dict:
@@ -167,10 +162,10 @@ def run_sweep(config: SweepConfig, out: str | Path, *, address: str | None = Non
     run_id = new_run_id()
     plan = make_plan(config)
     missing, needed = _missing(plan, cache, retry_errors)
-    n_images = len({c.sample.sample_id for c in missing})
-    progress = Progress(len(plan.cells), n_images, len(plan.cells) - len(missing), quiet=quiet)
     stats = EngineStats()
     if needed:
+        progress = Progress(len({c.sample.sample_id for c in missing}), desc="images", unit="img", quiet=quiet,
+                            cells=len(plan.cells), cached=len(plan.cells) - len(missing))
         try:
             stats = _compute_missing(plan, cache, missing, progress, address=address,
                                      batch_size=config.run.batch_size, apply_orientation=apply_orientation,

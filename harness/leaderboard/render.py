@@ -3,29 +3,31 @@
 Writes ``leaderboard.md`` (tabulate), ``leaderboard.csv``, a self-contained
 ``leaderboard.html`` (plots inlined), ``robustness_<perturbation>.png`` (metric against strength,
 a line per detector, mean over generators) and ``heatmap.png`` (detector x generator).
-A spec (TOML, see ``leaderboards/default.toml``) says which metric ranks and which columns
-show; every mean over generators is printed with the generators it averages.
+A spec (TOML, see ``leaderboards/default.toml``, packaged: :mod:`harness.resources`) says
+which metric ranks and which columns show; every mean over generators is printed with the
+generators it averages.
 """
 from __future__ import annotations
 
 import base64
-import hashlib
 import html
 import json
-import os
 import tomllib
 from dataclasses import dataclass, fields
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 import pandas as pd
 from tabulate import tabulate
 
 from harness.api import ConfigError
+from harness.derived_cache import derived_files, derived_key
 from harness.metrics import METRIC_COLUMNS, mean_over_generators
+from harness.resources import leaderboard_files
 
 __all__ = ["LeaderboardSpec", "load_spec", "render_leaderboard", "DEFAULT_SPEC_PATH"]
 
-DEFAULT_SPEC_PATH = Path(__file__).resolve().parents[2] / "leaderboards" / "default.toml"
+DEFAULT_SPEC_PATH: Traversable = leaderboard_files() / "default.toml"
 LOWER_IS_BETTER = {"eer"}
 
 
@@ -39,8 +41,8 @@ class LeaderboardSpec:
     heatmap_metric: str = "ap"
 
 
-def load_spec(path: str | Path | None = None) -> LeaderboardSpec:
-    path = Path(path) if path else DEFAULT_SPEC_PATH
+def load_spec(path: str | Path | Traversable | None = None) -> LeaderboardSpec:
+    path = (path if isinstance(path, Traversable) else Path(path)) if path else DEFAULT_SPEC_PATH
     if not path.is_file():
         if path == DEFAULT_SPEC_PATH:
             return LeaderboardSpec()
@@ -137,36 +139,23 @@ def _html(title: str, parts: list[str], plots: list[Path]) -> str:
 
 
 def _plots(metrics: pd.DataFrame, spec: LeaderboardSpec, run_dir: Path, order: list[str] | None) -> list[Path]:
-    """The plots of ``run_dir``. They are a function of the metrics, the spec, the order of
-    the perturbations and this module's code, so they are cached under the sha256 of those
-    in the user cache folder: re-rendering unchanged metrics copies the files (and spares
-    importing matplotlib)."""
+    """The plots of ``run_dir``: a derived artefact (:mod:`harness.derived_cache`) of the
+    metrics, the spec, the order of the perturbations and this module's code, so re-rendering
+    unchanged metrics copies the files (and spares importing matplotlib)."""
     import shutil
-    from importlib.metadata import version
+    import sys
 
-    from harness.cache_folder import cache_dir
-
-    digest = hashlib.sha256(Path(__file__).read_bytes() + version("matplotlib").encode())
-    digest.update(json.dumps([repr(spec), order]).encode())
-    digest.update(pd.util.hash_pandas_object(metrics, index=False).to_numpy().tobytes())
-    cached = cache_dir("plots") / digest.hexdigest()
-    if (cached / "done").is_file():
-        names = (cached / "done").read_text().split()
-        for name in names:
-            shutil.copyfile(cached / name, run_dir / name)
-        return [run_dir / name for name in names]
-    out = _draw(metrics, spec, run_dir, order)
-    tmp = cached.with_name(f"{cached.name}.{os.getpid()}.tmp")
-    tmp.mkdir(parents=True, exist_ok=True)
-    for path in out:
-        shutil.copyfile(path, tmp / path.name)
-    (tmp / "done").write_text("\n".join(p.name for p in out))
-    shutil.rmtree(cached, ignore_errors=True)
-    os.replace(tmp, cached)
+    inputs = (json.dumps([repr(spec), order]).encode(),
+              pd.util.hash_pandas_object(metrics, index=False).to_numpy().tobytes())
+    key = derived_key(sys.modules[__name__], "matplotlib", *inputs)
+    out = []
+    for made in derived_files("plots", key, lambda folder: _draw(metrics, spec, folder, order)):
+        shutil.copyfile(made, run_dir / made.name)
+        out.append(run_dir / made.name)
     return out
 
 
-def _draw(metrics: pd.DataFrame, spec: LeaderboardSpec, run_dir: Path, order: list[str] | None) -> list[Path]:
+def _draw(metrics: pd.DataFrame, spec: LeaderboardSpec, folder: Path, order: list[str] | None) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -194,7 +183,7 @@ def _draw(metrics: pd.DataFrame, spec: LeaderboardSpec, run_dir: Path, order: li
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
         fig.tight_layout()
-        path = run_dir / f"robustness_{names.replace('+', '_')}.png"
+        path = folder / f"robustness_{names.replace('+', '_')}.png"
         fig.savefig(path, dpi=110)
         plt.close(fig)
         out.append(path)
@@ -210,7 +199,7 @@ def _draw(metrics: pd.DataFrame, spec: LeaderboardSpec, run_dir: Path, order: li
         fig.colorbar(im, ax=ax, label=spec.heatmap_metric)
         ax.set_title(f"{spec.heatmap_metric} at {spec.reference_perturbation}")
         fig.tight_layout()
-        path = run_dir / "heatmap.png"
+        path = folder / "heatmap.png"
         fig.savefig(path, dpi=110)
         plt.close(fig)
         out.append(path)

@@ -29,6 +29,7 @@ from typing import Any
 
 from harness.api import ConfigError
 from harness.cache_folder import cache_dir
+from harness.files import atomic_write_text
 
 __all__ = ["Lens", "Camera", "load_cameras", "build_database", "fallback_cameras", "camera_style",
            "DATABASE_VERSION"]
@@ -215,11 +216,8 @@ def _database_path() -> Path:
 
 
 def save_database(cameras: list[Camera], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"version": DATABASE_VERSION, "cameras": [dataclasses.asdict(c) for c in cameras]},
-                              separators=(",", ":")))
-    tmp.replace(path)
+    atomic_write_text(path, json.dumps({"version": DATABASE_VERSION,
+                                        "cameras": [dataclasses.asdict(c) for c in cameras]}, separators=(",", ":")))
 
 
 def read_database(path: Path) -> list[Camera]:

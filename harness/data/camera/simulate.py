@@ -24,6 +24,7 @@ from harness.data.camera.pipeline import encode_jpeg, jpeg_qtables
 from harness.data.camera.render import render_photo
 from harness.data.camera.scenes import BUILTIN_SCENES, load_scene
 from harness.data.camera.shot import Shot, sample_shot
+from harness.files import atomic_write_bytes
 
 __all__ = ["PhotoJob", "make_photo", "choose_cameras", "plan_jobs", "simulate", "MANIFEST_NAME"]
 
@@ -64,11 +65,7 @@ def make_photo(job: PhotoJob) -> dict[str, Any]:
     image = render_photo(job.camera, scene, shot, rng)
     data = encode_jpeg(image, jpeg_qtables(job.camera.jpeg_quality, job.camera.name), job.camera.subsampling,
                        build_exif(job.camera, shot))
-    dest = Path(job.root) / job.path
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_suffix(".part")
-    tmp.write_bytes(data)
-    tmp.replace(dest)
+    atomic_write_bytes(Path(job.root) / job.path, data)
     return {"path": job.path, "label": 0, "generator": "simulated", "family": "camera",
             "scene": Path(job.scene).name, **shot_record(job.camera, shot)}
 

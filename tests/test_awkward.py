@@ -1,7 +1,7 @@
 """A sweep over a corpus of awkward and malformed files finishes: every readable file is
 scored, every unreadable one is a row with its reason.
 
-The corpus: every kind of ``tests.test_decode.AWKWARD`` (21 kinds), in both classes of two
+The corpus: every kind of ``tests.helpers.AWKWARD`` (21 kinds), in both classes of two
 generators, three files each (252 files), in the binary-folders layout.
 """
 from __future__ import annotations
@@ -15,12 +15,13 @@ from harness.data import decode
 from harness.data.layouts import read_binary_folders
 from harness.engine.score_cache import ScoreCache
 from harness.engine.sweep import run_sweep
-from tests.conftest import spectrum_checkpoint
-from tests.test_decode import AWKWARD
+from tests.helpers import AWKWARD, spectrum_checkpoint, write_sweep_config
 
 COPIES = 3
 GENERATORS = ("gana", "ganb")
 _FAKE_HEIC = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 64
+
+pytestmark = pytest.mark.ray  # one sweep of the corpus on the session's Ray serves every test
 
 
 def _kinds() -> dict:
@@ -54,21 +55,10 @@ def awkward_run(tmp_path_factory, ray_session):
     tmp = tmp_path_factory.mktemp("awkward")
     expected = write_corpus(tmp / "data")
     ckpt = spectrum_checkpoint(tmp, n_bins=64, n=12, seed=5)
-    (tmp / "sweep.toml").write_text(f"""
-[run]
-seed = 0
-[[datasets]]
-name = "awkward"
-layout = "binary-folders"
-root = "{tmp / 'data'}"
-[[detectors]]
-name = "spectrum"
-checkpoint = "{ckpt}"
-n_bins = 64
-[perturbations]
-grid = ["none"]
-""")
-    config = load_sweep(tmp / "sweep.toml")
+    config = load_sweep(write_sweep_config(
+        tmp / "sweep.toml", run={"seed": 0},
+        datasets=[{"name": "awkward", "layout": "binary-folders", "root": tmp / "data"}],
+        detectors=[{"name": "spectrum", "checkpoint": ckpt, "n_bins": 64}], grid=["none"]))
     result = run_sweep(config, tmp / "run", quiet=True, cache=ScoreCache(tmp / "scores.sqlite"), leaderboard=False)
     scores = pd.read_parquet(tmp / "run" / "scores.parquet")
     scores["rel"] = [p.split("/data/", 1)[1] for p in scores["path"]]

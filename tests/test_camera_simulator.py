@@ -9,6 +9,7 @@ from fractions import Fraction
 import cv2
 import numpy as np
 import pandas as pd
+import pytest
 from PIL import Image
 
 from harness import read_exif
@@ -102,7 +103,8 @@ def test_exposure_triangle_matches_the_light():
     assert all(lens.min_fnumber * 0.97 <= float(s.fnumber) <= lens.max_fnumber * 1.03 for s in shots)
 
 
-def test_simulate_is_deterministic_for_a_seed(tmp_path):
+@pytest.mark.ray  # simulate() makes the photos as Ray tasks (parallel_map)
+def test_simulate_is_deterministic_for_a_seed(tmp_path, ray_session):
     def run(name: str, seed: int) -> tuple[pd.DataFrame, list[bytes]]:
         out = simulate(2, 4, tmp_path / name, seed=seed, size=(64, 48), progress=False, database=fallback_cameras())
         table = pd.read_csv(out / "manifest.csv")

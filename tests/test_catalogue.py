@@ -7,7 +7,7 @@ from harness.api import ConfigError
 from harness.data.catalogue import load_catalogue, read_entry
 from harness.data.layouts import read_genimage
 from harness.plugins import layouts
-from tests.conftest import noise_image
+from tests.helpers import noise_image
 
 CATALOGUE = load_catalogue()
 EXPECTED_GENERATORS = {"cnndetection": 13, "aigcdetectbenchmark": 16, "sdaie": 17, "genimage": 8,

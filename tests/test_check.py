@@ -11,7 +11,7 @@ from PIL import Image
 from harness.cli import main
 from harness.data.catalogue import load_catalogue, read_entry
 from harness.data.check import check_dataset, estimate_jpeg_quality
-from tests.conftest import write_binary_folders
+from tests.helpers import write_binary_folders
 
 GENERATORS = ("gana", "ganb", "ganc")
 

@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from harness.cli import main
-from tests.conftest import write_binary_folders
+from tests.helpers import write_binary_folders, write_sweep_config, write_train_config
 
 
 def test_list_shows_every_registry(capsys):
@@ -13,14 +14,14 @@ def test_list_shows_every_registry(capsys):
     assert "spectrum" in out and "jpeg" in out and "binary-folders" in out and "zoo" in out
 
 
+@pytest.mark.ray
 def test_train_then_sweep_from_the_command_line(tmp_path, capsys, ray_session):
     data = write_binary_folders(tmp_path / "data", generators=("g",), n=6)
-    (tmp_path / "train.toml").write_text(
-        f'[[datasets]]\nname="t"\nlayout="binary-folders"\nroot="{data}"\n[params]\nn_bins=64\n')
+    dataset = {"name": "t", "layout": "binary-folders", "root": data}
+    write_train_config(tmp_path / "train.toml", datasets=[dataset], params={"n_bins": 64})
     assert main(["train", "spectrum", "--config", str(tmp_path / "train.toml"), "--out", str(tmp_path / "ck")]) == 0
-    (tmp_path / "sweep.toml").write_text(
-        f'[[datasets]]\nname="t"\nlayout="binary-folders"\nroot="{data}"\n'
-        f'[[detectors]]\nname="spectrum"\nn_bins=64\ncheckpoint="ck"\n[perturbations]\ngrid=["none"]\n')
+    write_sweep_config(tmp_path / "sweep.toml", datasets=[dataset],
+                       detectors=[{"name": "spectrum", "n_bins": 64, "checkpoint": "ck"}], grid=["none"])
     assert main(["sweep", str(tmp_path / "sweep.toml"), "--out", str(tmp_path / "run"), "--quiet"]) == 0
     assert len(pd.read_parquet(tmp_path / "run" / "scores.parquet")) == 12
     assert "leaderboard" in capsys.readouterr().out
@@ -34,7 +35,7 @@ def test_a_config_error_is_a_message_and_exit_code_2(tmp_path, capsys):
 
 def test_a_missing_checkpoint_stops_the_sweep_before_any_compute(tmp_path, capsys):
     data = write_binary_folders(tmp_path / "data", generators=("g",), n=1)
-    (tmp_path / "s.toml").write_text(f'[[datasets]]\nname="t"\nlayout="binary-folders"\nroot="{data}"\n'
-                                     f'[[detectors]]\nname="spectrum"\ncheckpoint="nowhere"\n')
+    write_sweep_config(tmp_path / "s.toml", datasets=[{"name": "t", "layout": "binary-folders", "root": data}],
+                       detectors=[{"name": "spectrum", "checkpoint": "nowhere"}])
     assert main(["sweep", str(tmp_path / "s.toml"), "--out", str(tmp_path / "o")]) == 2
     assert "nowhere" in capsys.readouterr().err

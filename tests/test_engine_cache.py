@@ -14,7 +14,7 @@ from harness.config import load_sweep
 from harness.engine.score_cache import ScoreCache
 from harness.engine.plan import make_plan
 from harness.engine.sweep import run_sweep
-from tests.conftest import spectrum_checkpoint, write_binary_folders
+from tests.helpers import spectrum_checkpoint, write_binary_folders, write_sweep_config
 
 COLS = ["detector", "sample_id", "perturbation", "score", "error"]
 
@@ -27,14 +27,11 @@ def setup(tmp_path_factory):
     return tmp, data, ckpt
 
 
-def write_config(tmp, data, ckpt, grid: str, detectors=({"alias": "spec32", "n_bins": 32},), name="sweep.toml"):
-    tables = "".join(
-        f'[[detectors]]\nname = "spectrum"\ncheckpoint = "{ckpt}"\n'
-        + "".join(f"{k} = {json.dumps(v)}\n" for k, v in d.items()) for d in detectors)
-    path = tmp / name
-    path.write_text(f'[run]\nseed = 0\nbatch_size = 8\n[[datasets]]\nname = "tiny"\nlayout = "binary-folders"\n'
-                    f'root = "{data}"\n{tables}[perturbations]\ngrid = {grid}\n')
-    return load_sweep(path)
+def write_config(tmp, data, ckpt, grid: list[str], detectors=({"alias": "spec32", "n_bins": 32},), name="sweep.toml"):
+    return load_sweep(write_sweep_config(
+        tmp / name, run={"seed": 0, "batch_size": 8},
+        datasets=[{"name": "tiny", "layout": "binary-folders", "root": data}],
+        detectors=[{"name": "spectrum", "checkpoint": ckpt, **d} for d in detectors], grid=grid))
 
 
 def rows(run_dir) -> pd.DataFrame:
@@ -42,7 +39,7 @@ def rows(run_dir) -> pd.DataFrame:
     return frame.sort_values(COLS[:3]).reset_index(drop=True)
 
 
-BASE_GRID = '["none", "jpeg(quality=[90,70])"]'
+BASE_GRID = ["none", "jpeg(quality=[90,70])"]
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +59,7 @@ def copy_of(base_db: Path, tmp_path: Path) -> ScoreCache:
     return ScoreCache(tmp_path / "scores.sqlite")
 
 
+@pytest.mark.ray
 def test_rerun_into_another_out_scores_nothing_and_starts_no_ray(setup, base, tmp_path, monkeypatch):
     tmp, data, ckpt = setup
 
@@ -76,11 +74,12 @@ def test_rerun_into_another_out_scores_nothing_and_starts_no_ray(setup, base, tm
     assert json.loads((tmp_path / "again" / "run.json").read_text())["cells"]["computed"] == 0
 
 
+@pytest.mark.ray
 def test_adding_a_jpeg_level_computes_only_that_levels_cells(setup, base, tmp_path):
     tmp, data, ckpt = setup
     cache = copy_of(base[0], tmp_path)
     before = len(cache)
-    grown = write_config(tmp, data, ckpt, '["none", "jpeg(quality=[90,70,50])"]', name="grown.toml")
+    grown = write_config(tmp, data, ckpt, ["none", "jpeg(quality=[90,70,50])"], name="grown.toml")
     result = run_sweep(grown, tmp_path / "grown", quiet=True, cache=cache, leaderboard=False)
     assert (result.computed, result.cached) == (12, 36)  # 12 images x 1 new level x 1 detector
     assert len(cache) - before == 12
@@ -89,6 +88,7 @@ def test_adding_a_jpeg_level_computes_only_that_levels_cells(setup, base, tmp_pa
     pd.testing.assert_frame_equal(new[new["perturbation"] != "jpeg(quality=50)"].reset_index(drop=True), base[1])
 
 
+@pytest.mark.ray
 def test_adding_a_detector_computes_and_loads_only_the_new_one(setup, base, tmp_path):
     tmp, data, ckpt = setup
     two = write_config(tmp, data, ckpt, BASE_GRID, name="two.toml",
@@ -102,7 +102,7 @@ def test_adding_a_detector_computes_and_loads_only_the_new_one(setup, base, tmp_
 def test_cell_keys_follow_content_not_labels_or_placement(setup, tmp_path):
     tmp, data, ckpt = setup
     other = spectrum_checkpoint(tmp_path, n_bins=32, n=8, seed=9)
-    grid = '["none", "noise(sigma=2)"]'
+    grid = ["none", "noise(sigma=2)"]
 
     def keys(checkpoint, seed=0, **extra):
         config = write_config(tmp, data, checkpoint, grid, name="keys.toml",
@@ -117,6 +117,7 @@ def test_cell_keys_follow_content_not_labels_or_placement(setup, tmp_path):
     assert all((reseeded[k] == v) == (k[1] == "none") for k, v in same.items())  # only noise is seeded
 
 
+@pytest.mark.ray
 def test_metrics_of_unchanged_rows_are_copied_and_changed_rows_recomputed(setup, base, tmp_path, monkeypatch):
     from harness import metrics
     from harness.engine.sweep import write_metrics

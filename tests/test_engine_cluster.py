@@ -14,11 +14,12 @@ from harness.engine.sweep import run_sweep
 from harness.testing import synthetic_training_set
 from harness.checkpoint import read_manifest
 from harness.train.jobs import fit_locally, run_training
-from tests.conftest import write_binary_folders
+from tests.helpers import start_local_ray, write_binary_folders, write_sweep_config
 
 COLS = ["detector", "sample_id", "perturbation", "score", "error"]
 
-pytestmark = pytest.mark.slow  # starts a two-node cluster: a minute or more on a small machine
+pytestmark = [pytest.mark.slow,  # starts a two-node cluster: a minute or more on a small machine
+              pytest.mark.ray]
 
 
 @pytest.fixture(scope="module")
@@ -27,12 +28,12 @@ def setup(tmp_path_factory):
     data = write_binary_folders(tmp / "data", generators=("gana",), n=4)
     train = synthetic_training_set(tmp / "train", n=8, seed=6)
     ckpt = fit_locally("spectrum", {"n_bins": 32}, train.samples, tmp / "ckpt")
-    path = tmp / "sweep.toml"
     # Two detectors sharing the one GPU (num_gpus = 0.5 each).
-    path.write_text(f'[run]\nseed = 0\n[[datasets]]\nname = "tiny"\nlayout = "binary-folders"\nroot = "{data}"\n'
-                    f'[[detectors]]\nname = "spectrum"\nalias = "a"\ncheckpoint = "{ckpt}"\nn_bins = 32\nnum_gpus = 0.5\n'
-                    f'[[detectors]]\nname = "spectrum"\nalias = "b"\ncheckpoint = "{ckpt}"\nn_bins = 32\nC = 0.5\n'
-                    'num_gpus = 0.5\n[perturbations]\ngrid = ["none", "jpeg(quality=60)"]\n')
+    path = write_sweep_config(
+        tmp / "sweep.toml", run={"seed": 0}, datasets=[{"name": "tiny", "layout": "binary-folders", "root": data}],
+        detectors=[{"name": "spectrum", "alias": "a", "checkpoint": ckpt, "n_bins": 32, "num_gpus": 0.5},
+                   {"name": "spectrum", "alias": "b", "checkpoint": ckpt, "n_bins": 32, "C": 0.5, "num_gpus": 0.5}],
+        grid=["none", "jpeg(quality=60)"])
     return tmp, load_sweep(path), train
 
 
@@ -42,20 +43,23 @@ def rows(run_dir) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def gpu_cluster(setup, ray_session):
-    """Single-node rows first (on the session's Ray), then a two-node cluster."""
-    import ray
+    """Single-node rows first (on the session's Ray), then a two-node cluster in its place;
+    the session's Ray is back (with its CPUs) for the tests after this module."""
     from ray.cluster_utils import Cluster
 
     tmp, config, _ = setup
     run_sweep(config, tmp / "single", quiet=True, cache=ScoreCache(tmp / "single.sqlite"), leaderboard=False)
-    ray.shutdown()
+    ray_session.shutdown()
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 2})
-    gpu_node = cluster.add_node(num_cpus=1, num_gpus=1)
-    cluster.wait_for_nodes()
-    ray.init(address=cluster.address, log_to_driver=False)
-    yield cluster, gpu_node.node_id
-    ray.shutdown()
-    cluster.shutdown()
+    try:
+        gpu_node = cluster.add_node(num_cpus=1, num_gpus=1)
+        cluster.wait_for_nodes()
+        ray_session.init(address=cluster.address, log_to_driver=False)
+        yield cluster, gpu_node.node_id
+    finally:
+        ray_session.shutdown()
+        cluster.shutdown()
+        start_local_ray()
 
 
 def test_detector_actors_asking_for_a_gpu_run_on_the_gpu_node(setup, gpu_cluster):

@@ -10,7 +10,9 @@ import pytest
 from harness.config import load_sweep
 from harness.engine.execute import run_cells, start_actors
 from harness.engine.plan import make_plan
-from tests.conftest import spectrum_checkpoint, write_binary_folders
+from tests.helpers import spectrum_checkpoint, write_binary_folders, write_sweep_config
+
+pytestmark = pytest.mark.ray
 
 
 @pytest.fixture(scope="module")
@@ -18,10 +20,10 @@ def plan(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("engine_faults")
     data = write_binary_folders(tmp / "data", generators=("gana",), n=8)
     ckpt = spectrum_checkpoint(tmp, n_bins=32, n=8, seed=4)
-    path = tmp / "sweep.toml"
-    path.write_text(f'[run]\nseed = 0\n[[datasets]]\nname = "tiny"\nlayout = "binary-folders"\nroot = "{data}"\n'
-                    f'[[detectors]]\nname = "spectrum"\ncheckpoint = "{ckpt}"\nn_bins = 32\n'
-                    '[perturbations]\ngrid = ["none", "jpeg(quality=60)", "noise(sigma=3)"]\n')
+    path = write_sweep_config(tmp / "sweep.toml", run={"seed": 0},
+                              datasets=[{"name": "tiny", "layout": "binary-folders", "root": data}],
+                              detectors=[{"name": "spectrum", "checkpoint": ckpt, "n_bins": 32}],
+                              grid=["none", "jpeg(quality=60)", "noise(sigma=3)"])
     return make_plan(load_sweep(path))
 
 

@@ -16,11 +16,15 @@ import pytest
 from harness.config import load_sweep
 from harness.engine.score_cache import ScoreCache
 from harness.engine.sweep import run_sweep
-from tests.conftest import spectrum_checkpoint, write_binary_folders
+from tests.helpers import spectrum_checkpoint, write_binary_folders, write_sweep_config
 
 COLS = ["detector", "sample_id", "perturbation", "score", "error"]
 N_IMAGES = 2 * 2 * 60
-GRID = '["none", "jpeg(quality=70)", "resize(scale=0.5)"]'
+GRID = ["none", "jpeg(quality=70)", "resize(scale=0.5)"]
+
+# every test here compares with the uninterrupted run on the session's Ray; the children
+# that are interrupted start a Ray of their own, in their own process
+pytestmark = pytest.mark.ray
 
 
 @pytest.fixture(scope="module")
@@ -28,12 +32,10 @@ def config(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("engine_resume")
     data = write_binary_folders(tmp / "data", generators=("gana", "ganb"), n=60)
     ckpt = spectrum_checkpoint(tmp, n_bins=32, n=8, seed=3)
-    path = tmp / "sweep.toml"
     # Small chunks (two images each), so that cells are committed often.
-    path.write_text(f'[run]\nseed = 0\nbatch_size = 6\n[[datasets]]\nname = "tiny"\nlayout = "binary-folders"\n'
-                    f'root = "{data}"\n[[detectors]]\nname = "spectrum"\ncheckpoint = "{ckpt}"\nn_bins = 32\n'
-                    f"[perturbations]\ngrid = {GRID}\n")
-    return path
+    return write_sweep_config(tmp / "sweep.toml", run={"seed": 0, "batch_size": 6},
+                              datasets=[{"name": "tiny", "layout": "binary-folders", "root": data}],
+                              detectors=[{"name": "spectrum", "checkpoint": ckpt, "n_bins": 32}], grid=GRID)
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,7 @@ from harness.plugins import detectors, trainers
 from detectors.exif.fast import FastExtractor
 from detectors.exif.model import BackboneConfig, SDAIEBackbone
 from detectors.exif.tiling import tile_image
+from tests.helpers import exif_photo
 
 TINY = {"width": 4, "patch_size": 16}
 
@@ -28,18 +29,6 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-def _photo(path: Path, rng: np.random.Generator, make: str, fnumber: float, iso: int, size=(48, 40)) -> Path:
-    """A JPEG whose pixels depend on the camera (noise level), with EXIF tags."""
-    base = np.full((size[1], size[0], 3), 120.0) + rng.normal(0, 30 if make == "Canon" else 3, (size[1], size[0], 3))
-    image = Image.fromarray(base.clip(0, 255).astype(np.uint8))
-    exif = Image.Exif()
-    exif[0x010F], exif[0x0110] = make, f"{make} X{iso % 3}"
-    ifd = exif.get_ifd(0x8769)
-    ifd[0x829D], ifd[0x8827], ifd[0x9209] = fnumber, iso, 16 if make == "Canon" else 0
-    image.save(path, quality=95, exif=exif)
-    return path
-
-
 def _set(paths: list[Path], labels: list[int]) -> TrainingSet:
     samples = [Sample(sample_id=f"{i:04d}", path=str(p), label=l, dataset="t", generator="g", family="f")
                for i, (p, l) in enumerate(zip(paths, labels))]
@@ -50,7 +39,7 @@ def _set(paths: list[Path], labels: list[int]) -> TrainingSet:
 def photos(tmp_path_factory) -> TrainingSet:
     rng = np.random.default_rng(0)
     folder = tmp_path_factory.mktemp("photos")
-    paths = [_photo(folder / f"p{i}.jpg", rng, ["Canon", "Nikon"][i % 2], [2.8, 4.0, 8.0][i % 3], 100 * (1 + i % 4))
+    paths = [exif_photo(folder / f"p{i}.jpg", rng, ["Canon", "Nikon"][i % 2], [2.8, 4.0, 8.0][i % 3], 100 * (1 + i % 4))
              for i in range(8)]
     return _set(paths, [0] * len(paths))
 

@@ -7,7 +7,7 @@ import pytest
 
 from harness.api import ConfigError
 from harness.data.layouts import read_binary_folders, read_manifest, read_real_only
-from tests.conftest import noise_image, write_binary_folders
+from tests.helpers import noise_image, write_binary_folders
 
 
 def test_binary_folders_label_comes_from_the_class_folder_and_generator_from_the_first_folder(tmp_path):

@@ -11,7 +11,7 @@ from torchvision.transforms import Resize
 from harness import perturb
 from harness.api import ConfigError, UnknownNameError
 from harness.chains import derive_seed, expand, expand_grid, parse
-from tests.conftest import noise_image
+from tests.helpers import noise_image
 
 
 def test_grid_expands_to_one_spec_per_value():

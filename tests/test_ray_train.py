@@ -5,7 +5,6 @@ step is checked against one process stepping on the union of the two workers' ba
 """
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from harness.checkpoint import load_state_dict_strict, read_checkpoint
 from harness.train.jobs import run_training, training_set
 from detectors.exif.model import BackboneConfig, PretextNet
 from detectors.exif.pretext import ExifBackboneTrainer, PairBatch, PhotoBank
-from tests.test_exif_training import _photo
+from tests.helpers import exif_photo, write_train_config
 
 SEED = 3
 # one step, 2 pairs per worker, 2 crops of 16 px per photo: seconds of compute, the rest is Ray
@@ -32,15 +31,13 @@ def _write_photos(folder: Path, n: int = 8) -> Path:
     folder.mkdir(parents=True)
     rng = np.random.default_rng(0)
     for i in range(n):
-        _photo(folder / f"p{i}.jpg", rng, ["Canon", "Nikon"][i % 2], [2.8, 4.0, 8.0][i % 3], 100 * (1 + i % 4))
+        exif_photo(folder / f"p{i}.jpg", rng, ["Canon", "Nikon"][i % 2], [2.8, 4.0, 8.0][i % 3], 100 * (1 + i % 4))
     return folder
 
 
 def _config(path: Path, photos: Path, params: dict) -> Path:
-    lines = [f"[run]\nseed = {SEED}\n[[datasets]]\nname = \"reals\"\nlayout = \"real-only\"\nroot = \"{photos}\"",
-             "[params]"] + [f"{k} = {json.dumps(v)}" for k, v in params.items()]
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    return write_train_config(path, run={"seed": SEED},
+                              datasets=[{"name": "reals", "layout": "real-only", "root": photos}], params=params)
 
 
 def _train(tmp: Path, photos: Path, params: dict, out: Path) -> Path:
@@ -73,6 +70,7 @@ def _single_process_step(photos: Path, pairs_per_worker: int, ranks=(0, 1)) -> t
     return net, opt.state_dict()
 
 
+@pytest.mark.ray
 def test_two_workers_write_a_loadable_checkpoint_recording_them(two_workers):
     _, out = two_workers
     weights, manifest = read_checkpoint(out, "exif-backbone")
@@ -82,6 +80,7 @@ def test_two_workers_write_a_loadable_checkpoint_recording_them(two_workers):
     assert manifest["extra"]["n_photos"] == 8
 
 
+@pytest.mark.ray
 def test_two_workers_write_the_loss_curve(two_workers):
     _, out = two_workers
     header, *rows = (out / "loss.csv").read_text().splitlines()
@@ -96,6 +95,7 @@ def _gradients(opt_state: dict, net: PretextNet) -> dict[str, torch.Tensor]:
     return {names[i]: s["exp_avg"] / 0.1 for i, s in opt_state["state"].items()}
 
 
+@pytest.mark.ray
 def test_two_workers_of_b_pairs_step_like_one_process_of_2b_pairs(two_workers):
     photos, out = two_workers
     net, opt = _single_process_step(photos, pairs_per_worker=2)
@@ -115,6 +115,7 @@ def test_two_workers_of_b_pairs_step_like_one_process_of_2b_pairs(two_workers):
 
 
 @pytest.mark.slow
+@pytest.mark.ray
 def test_two_workers_resume_from_their_checkpoint(two_workers, tmp_path):
     photos, one_step = two_workers
     shutil.copytree(one_step, tmp_path / "resumed")
@@ -136,12 +137,14 @@ def test_workers_above_one_refuse_to_train_in_one_process(tmp_path):
         ExifBackboneTrainer(**PARAMS).fit(training_set([]), tmp_path / "x")
 
 
+@pytest.mark.ray
 def test_gpu_workers_beyond_the_clusters_gpus_are_refused_before_starting(ray_session, tmp_path):
     photos = _write_photos(tmp_path / "photos", n=4)
     with pytest.raises(ConfigError, match="workers=2 on GPUs needs 2 GPUs"):
         run_training("exif-backbone", {**PARAMS, "use_gpu": True}, read_real_only(photos), tmp_path / "out")
 
 
+@pytest.mark.ray
 def test_trainers_without_data_parallel_support_are_refused(ray_session, tmp_path):
     with pytest.raises(ConfigError, match="spectrum does not train data-parallel"):
         run_training("spectrum", {"workers": 2}, read_real_only(_write_photos(tmp_path / "p", n=2)),

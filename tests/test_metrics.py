@@ -59,3 +59,29 @@ def test_failed_cells_are_excluded_and_counted():
             ("d", "x", "g", "", "none", 1, None, "decode: empty file", 0.5)]
     m = compute_metrics(_frame(rows)).iloc[0]
     assert (m["n_fake"], m["n_failed"]) == (1, 1)
+
+
+def _rows(generator: str, reals: list[float], fakes: list[float], threshold: float = 0.5) -> list[tuple]:
+    return ([("d", "x", "real", generator, "none", 0, s, None, threshold) for s in reals]
+            + [("d", "x", generator, generator, "none", 1, s, None, threshold) for s in fakes])
+
+
+def test_hand_made_score_tables_give_their_known_metrics():
+    """Separated scores: AUC and AP 1; reversed: AUC 0; all tied: AUC 0.5 and AP the share of
+    fakes; accuracies counted by hand at the threshold 0.5 (equal to it counts as real)."""
+    rows = (_rows("separated", [0.1, 0.2, 0.3], [0.6, 0.7, 0.8, 0.9])
+            + _rows("reversed", [0.7, 0.8, 0.9], [0.1, 0.2, 0.5, 0.6])
+            + _rows("tied", [0.5, 0.5, 0.5], [0.5, 0.5, 0.5, 0.5]))
+    m = compute_metrics(_frame(rows)).set_index("generator")
+    assert (m.loc["separated", "auc"], m.loc["separated", "ap"], m.loc["separated", "eer"]) == (1.0, 1.0, 0.0)
+    assert (m.loc["reversed", "auc"], m.loc["tied", "auc"]) == (0.0, 0.5)
+    assert m.loc["tied", "ap"] == pytest.approx(4 / 7)
+    assert m.loc["separated", ["real_acc", "fake_acc", "acc", "bal_acc"]].tolist() == [1.0, 1.0, 1.0, 1.0]
+    # reversed: no real below 0.5; one fake (0.6) above it
+    assert m.loc["reversed", ["real_acc", "fake_acc"]].tolist() == [0.0, 0.25]
+    assert m.loc["reversed", "acc"] == pytest.approx(1 / 7) and m.loc["reversed", "bal_acc"] == 0.125
+    # tied at the threshold: every image is called real
+    assert m.loc["tied", ["real_acc", "fake_acc"]].tolist() == [1.0, 0.0]
+    assert m.loc["tied", "acc"] == pytest.approx(3 / 7) and m.loc["tied", "bal_acc"] == 0.5
+    assert m.loc["separated", "oracle_acc_test_tuned"] == 1.0 and m.loc["tied", "oracle_acc_test_tuned"] == 4 / 7
+    assert m[["n_real", "n_fake", "n_failed"]].values.tolist() == [[3, 4, 0]] * 3

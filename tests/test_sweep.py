@@ -11,10 +11,11 @@ from harness.config import load_sweep
 from harness.data.layouts import read_binary_folders
 from harness.engine.score_cache import ScoreCache
 from harness.engine.sweep import run_sweep
-from harness.metrics import compute_metrics
-from tests.conftest import spectrum_checkpoint, write_binary_folders
+from tests.helpers import spectrum_checkpoint, write_binary_folders, write_sweep_config
 
-GRID = '["none", "jpeg(quality=[90,50])", "blur(sigma=1)"]'
+GRID = ["none", "jpeg(quality=[90,50])", "blur(sigma=1)"]
+
+pytestmark = pytest.mark.ray  # one sweep on the session's Ray serves every test
 
 
 @pytest.fixture(scope="module")
@@ -24,21 +25,9 @@ def sweep_setup(tmp_path_factory):
     (data / "gana" / "1_fake" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
     (data / "ganb" / "0_real" / "empty.jpg").write_bytes(b"")
     ckpt = spectrum_checkpoint(tmp_path, n_bins=64, n=12, seed=5)
-    config = tmp_path / "sweep.toml"
-    config.write_text(f"""
-[run]
-seed = 0
-[[datasets]]
-name = "tiny"
-layout = "binary-folders"
-root = "{data}"
-[[detectors]]
-name = "spectrum"
-checkpoint = "{ckpt}"
-n_bins = 64
-[perturbations]
-grid = {GRID}
-""")
+    config = write_sweep_config(tmp_path / "sweep.toml", run={"seed": 0},
+                                datasets=[{"name": "tiny", "layout": "binary-folders", "root": data}],
+                                detectors=[{"name": "spectrum", "checkpoint": ckpt, "n_bins": 64}], grid=GRID)
     return load_sweep(config), tmp_path
 
 
@@ -95,8 +84,24 @@ def test_run_json_records_provenance(swept):
                                                             "blur(sigma=1.0)"]
 
 
-def test_metrics_recomputed_equal_metrics_csv(swept):
+def test_metrics_csv_counts_and_accuracies_equal_hand_counts_from_scores_parquet(swept):
+    """Each generator's fakes against the reals of its own folder, counted by hand at the
+    detector's threshold ("score > threshold" is generated); failed cells only counted."""
     config, tmp, _, _ = swept
-    recomputed = compute_metrics(pd.read_parquet(tmp / "run" / "scores.parquet"))
-    written = pd.read_csv(tmp / "run" / "metrics.csv")
-    pd.testing.assert_frame_equal(recomputed.reset_index(drop=True), written, check_dtype=False)
+    scores = pd.read_parquet(tmp / "run" / "scores.parquet")
+    metrics = pd.read_csv(tmp / "run" / "metrics.csv")
+    assert sorted(zip(metrics["generator"], metrics["perturbation"])) == sorted(
+        (g, p) for g in ("gana", "ganb") for p in ("none", "jpeg(quality=90)", "jpeg(quality=50)", "blur(sigma=1.0)"))
+    for row in metrics.itertuples():
+        part = scores[(scores["perturbation"] == row.perturbation) & (scores["subset"] == row.generator)]
+        ok = part[part["error"].isna()]
+        threshold = float(part["threshold"].iloc[0])
+        real, fake = ok[ok["label"] == 0], ok[ok["label"] == 1]
+        real_right, fake_right = int((real["score"] <= threshold).sum()), int((fake["score"] > threshold).sum())
+        # four good images of each class per generator, and one broken file (broken.png, empty.jpg)
+        assert (row.n_real, row.n_fake, row.n_failed) == (len(real), len(fake), len(part) - len(ok)) == (4, 4, 1)
+        assert row.threshold == threshold
+        assert row.real_acc == pytest.approx(real_right / len(real), abs=1e-12)
+        assert row.fake_acc == pytest.approx(fake_right / len(fake), abs=1e-12)
+        assert row.acc == pytest.approx((real_right + fake_right) / len(ok), abs=1e-12)
+        assert row.bal_acc == pytest.approx((real_right / len(real) + fake_right / len(fake)) / 2, abs=1e-12)

@@ -7,7 +7,8 @@ import torch
 from PIL import Image
 from torch import nn
 
-from harness.recipes.cnndetection.recipe import AugmentConfig, center_crop, data_augment, random_crop, trim_to_even
+from harness.recipes.cnndetection.recipe import (CNNDetectionAugment, center_crop, data_augment, random_crop,
+                                                 trim_to_even)
 from harness.recipes.cnndetection.training import EarlyStopping, Schedule, split_train_val, train_classifier
 from detectors.npr.model import npr_residual
 
@@ -53,17 +54,17 @@ def test_hold_out_is_stratified_and_seeded():
 
 
 def test_augmentation_is_reproducible_from_its_generator():
-    cfg = AugmentConfig(blur_prob=0.5, jpeg_prob=0.5)
+    cfg = CNNDetectionAugment(blur_prob=0.5, jpeg_prob=0.5)
     first = [np.asarray(data_augment(_noise(), cfg, np.random.default_rng(7))) for _ in range(2)]
     assert np.array_equal(first[0], first[1])
 
 
 def test_blur_and_jpeg_change_the_image_when_drawn():
-    blurred = np.asarray(data_augment(_noise(), AugmentConfig(blur_prob=1.0, blur_sigma=(2.0, 2.0)),
+    blurred = np.asarray(data_augment(_noise(), CNNDetectionAugment(blur_prob=1.0, blur_sigma=(2.0, 2.0)),
                                       np.random.default_rng(0)), dtype=np.float64)
     assert blurred.std() < 0.5 * np.asarray(_noise(), dtype=np.float64).std()
     for method in ("cv2", "pil"):
-        jpeg = data_augment(_noise(), AugmentConfig(jpeg_prob=1.0, jpeg_quality=(30, 30), jpeg_methods=(method,)),
+        jpeg = data_augment(_noise(), CNNDetectionAugment(jpeg_prob=1.0, jpeg_quality=(30, 30), jpeg_methods=(method,)),
                             np.random.default_rng(0))
         assert jpeg.size == (32, 32) and not np.array_equal(np.asarray(jpeg), np.asarray(_noise()))
 

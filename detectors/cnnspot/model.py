@@ -46,7 +46,7 @@ from torch import nn
 from harness.api import ConfigError
 from harness.checkpoint import load_state_dict_strict
 from harness.recipes.cnndetection.classifier import TrainableCNN
-from harness.recipes.cnndetection.recipe import (IMAGENET_MEAN, IMAGENET_STD, AugmentConfig, center_crop,
+from harness.recipes.cnndetection.recipe import (IMAGENET_MEAN, IMAGENET_STD, CNNDetectionAugment, center_crop,
                                       data_augment, random_crop, random_hflip, resize_short_side,
                                       to_normalised_tensor)
 from harness.recipes.cnndetection.training import Schedule
@@ -113,7 +113,8 @@ class CNNSpotDetector(TrainableCNN):
 
     def train_input(self, image: Image.Image, cfg: Mapping[str, Any], rng: np.random.Generator) -> torch.Tensor:
         p = float(cfg["aug_prob"])
-        aug = AugmentConfig(p, tuple(cfg["blur_sigma"]), p, tuple(cfg["jpeg_quality"]), tuple(cfg["jpeg_methods"]))
+        aug = CNNDetectionAugment(p, tuple(cfg["blur_sigma"]), p, tuple(cfg["jpeg_quality"]),
+                                  tuple(cfg["jpeg_methods"]))
         if p > 0:
             image = data_augment(image, aug, rng)
         image = random_hflip(random_crop(image, cfg["train_crop"], rng), rng)

@@ -13,11 +13,14 @@ from PIL import Image
 
 from harness.imaging import gaussian_blur_uint8, jpeg_cv2, jpeg_pil  # one coding, shared
 
-__all__ = ["AugmentConfig", "custom_augment", "gaussian_blur_uint8", "jpeg_cv2", "jpeg_pil"]
+__all__ = ["ExifAugment", "custom_augment", "gaussian_blur_uint8", "jpeg_cv2", "jpeg_pil"]
 
 
 @dataclass(frozen=True)
-class AugmentConfig:
+class ExifAugment:
+    """Probabilities and ranges of ``custom_augment`` (the EXIF binary detector's training
+    augmentation; :class:`harness.recipes.cnndetection.recipe.CNNDetectionAugment` is the baselines')."""
+
     resize_prob: float = 0.3
     resize_range: tuple[int, int] = (64, 128)
     blur_prob: float = 0.1
@@ -26,7 +29,7 @@ class AugmentConfig:
     jpg_quality: tuple[int, int] = (90, 99)
 
 
-def custom_augment(img: Image.Image, rng: np.random.Generator, cfg: AugmentConfig = AugmentConfig()) -> Image.Image:
+def custom_augment(img: Image.Image, rng: np.random.Generator, cfg: ExifAugment = ExifAugment()) -> Image.Image:
     if rng.random() < cfg.resize_prob:
         size = int(rng.integers(cfg.resize_range[0], cfg.resize_range[1] + 1))
         img = TF.resize(img, [size, size])

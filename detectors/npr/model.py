@@ -47,7 +47,7 @@ from torch import nn
 from torchvision.models.resnet import Bottleneck
 
 from harness.recipes.cnndetection.classifier import TrainableCNN
-from harness.recipes.cnndetection.recipe import (IMAGENET_MEAN, IMAGENET_STD, AugmentConfig, center_crop,
+from harness.recipes.cnndetection.recipe import (IMAGENET_MEAN, IMAGENET_STD, CNNDetectionAugment, center_crop,
                                       data_augment, random_crop, random_hflip, resize_square, to_normalised_tensor,
                                       trim_to_even)
 from harness.recipes.cnndetection.training import Schedule
@@ -145,7 +145,8 @@ class NPRDetector(TrainableCNN):
     def train_input(self, image: Image.Image, cfg: Mapping[str, Any], rng: np.random.Generator) -> torch.Tensor:
         p = float(cfg["aug_prob"])
         if p > 0:  # off in the authors' recipe; offered for robustness experiments
-            aug = AugmentConfig(p, tuple(cfg["blur_sigma"]), p, tuple(cfg["jpeg_quality"]), tuple(cfg["jpeg_methods"]))
+            aug = CNNDetectionAugment(p, tuple(cfg["blur_sigma"]), p, tuple(cfg["jpeg_quality"]),
+                                      tuple(cfg["jpeg_methods"]))
             image = data_augment(image, aug, rng)
         image = random_hflip(random_crop(image, cfg["train_crop"], rng), rng)
         return to_normalised_tensor(trim_to_even(image), IMAGENET_MEAN, IMAGENET_STD)

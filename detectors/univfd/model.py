@@ -47,7 +47,7 @@ from harness.detector import BaseDetector, TrainingSet
 from harness.checkpoint import (data_manifest_sha256, file_sha256, load_state_dict_strict, read_checkpoint,
                                       write_checkpoint)
 from harness.recipes.cnndetection.classifier import decode_training_images
-from harness.recipes.cnndetection.recipe import (CLIP_MEAN, CLIP_STD, AugmentConfig, center_crop, data_augment,
+from harness.recipes.cnndetection.recipe import (CLIP_MEAN, CLIP_STD, CNNDetectionAugment, center_crop, data_augment,
                                       random_crop, random_hflip, resize_short_side, to_normalised_tensor)
 from harness.recipes.cnndetection.training import Schedule, split_train_val, train_classifier
 from harness.recipes.cnndetection.weights import read_state_file, unwrap_state
@@ -206,9 +206,9 @@ class UnivFDDetector(BaseDetector):
         return torch.sigmoid(logits).cpu().numpy()
 
     # --- training -------------------------------------------------------------------------
-    def _augment(self) -> AugmentConfig:
+    def _augment(self) -> CNNDetectionAugment:
         p = float(self.aug_prob)
-        return AugmentConfig(p, tuple(self.blur_sigma), p, tuple(self.jpeg_quality), tuple(self.jpeg_methods))
+        return CNNDetectionAugment(p, tuple(self.blur_sigma), p, tuple(self.jpeg_quality), tuple(self.jpeg_methods))
 
     def _train_view(self, image: Image.Image, rng: np.random.Generator) -> torch.Tensor:
         if float(self.aug_prob) > 0:

@@ -30,7 +30,7 @@ from PIL import Image
 from harness.imaging import gaussian_blur_uint8, jpeg_cv2, jpeg_pil  # one coding, shared
 
 __all__ = [
-    "IMAGENET_MEAN", "IMAGENET_STD", "CLIP_MEAN", "CLIP_STD", "AugmentConfig",
+    "IMAGENET_MEAN", "IMAGENET_STD", "CLIP_MEAN", "CLIP_STD", "CNNDetectionAugment",
     "data_augment", "resize_short_side", "resize_square", "random_crop", "center_crop",
     "random_hflip", "to_normalised_tensor", "trim_to_even", "score_by_shape",
 ]
@@ -42,7 +42,7 @@ CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 
 @dataclass(frozen=True)
-class AugmentConfig:
+class CNNDetectionAugment:
     """Blur and JPEG augmentation of ``data_augment`` (CNNDetection's ``--blur_*``/``--jpg_*``)."""
 
     blur_prob: float = 0.0
@@ -52,7 +52,7 @@ class AugmentConfig:
     jpeg_methods: tuple[str, ...] = ("cv2", "pil")
 
 
-def data_augment(image: Image.Image, cfg: AugmentConfig, rng: np.random.Generator) -> Image.Image:
+def data_augment(image: Image.Image, cfg: CNNDetectionAugment, rng: np.random.Generator) -> Image.Image:
     """Blur then JPEG, each with its probability (CNNDetection ``data_augment``)."""
     img = np.array(image.convert("RGB"))
     if rng.random() < cfg.blur_prob:

@@ -57,3 +57,17 @@ def test_train_config_takes_datasets_and_params(tmp_path):
     (tmp_path / "t.toml").write_text('[[datasets]]\nname="a"\nlayout="real-only"\nroot="r"\n[params]\nn_bins=64\n')
     cfg = load_train(tmp_path / "t.toml")
     assert cfg.param_dict == {"n_bins": 64} and cfg.datasets[0].layout == "real-only"
+
+
+def test_the_tests_config_writer_gives_what_the_hand_written_file_gives(tmp_path):
+    """tests.helpers.write_sweep_config, which most tests use, writes the documented format."""
+    from dataclasses import replace
+
+    from tests.helpers import write_sweep_config
+
+    (tmp_path / "hand.toml").write_text(GOOD)
+    written = write_sweep_config(
+        tmp_path / "written.toml", run={"seed": 3},
+        datasets=[{"name": "zoo", "layout": "binary-folders", "root": "data", "families": {"progan": "gan"}}],
+        detectors=[{"name": "spectrum", "checkpoint": "ckpt"}], grid=["none", "jpeg(quality=[95,75])"])
+    assert replace(load_sweep(written), source="") == replace(load_sweep(tmp_path / "hand.toml"), source="")

@@ -101,7 +101,8 @@ def test_grayscale_is_pillow_luma_in_three_equal_channels():
 #: a valid spec of each built-in that needs parameters; another registered perturbation gets
 #: its defaults, and a small value of their type for the parameters without one
 EXAMPLE_SPECS = {"jpeg": "jpeg(quality=75)", "blur": "blur(sigma=1)", "resize": "resize(scale=0.5)",
-                 "noise": "noise(sigma=2)", "crop": "crop(size=32)", "webp": "webp(quality=75)", "gamma": "gamma(g=2.2)"}
+                 "noise": "noise(sigma=2)", "crop": "crop(size=32)", "webp": "webp(quality=75)",
+                 "gamma": "gamma(g=2.2)"}
 SMALL_VALUES = {int: 4, float: 1.0}
 #: these return the input's ``info`` (its EXIF and ICC included) with their pixels, although
 #: their ``metadata`` says "pixels only": Pillow's crop/resize/copy keep ``info``

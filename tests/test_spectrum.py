@@ -1,6 +1,8 @@
 """The spectrum detector's fast feature equals the authors' step-by-step computation."""
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -9,9 +11,16 @@ from detectors.spectrum import model
 from detectors.spectrum.model import _ring_operator, azimuthal_average, spectrum_feature, spectrum_feature_reference
 
 
+@pytest.fixture
+def empty_ring_cache(monkeypatch):
+    """The ring-operator cache as in a new process: sizes other tests scored are not in it."""
+    monkeypatch.setattr(model, "_RINGS", OrderedDict())
+    monkeypatch.setattr(model, "_SEEN", OrderedDict())
+
+
 @pytest.mark.parametrize("shape", [(384, 512), (256, 256), (255, 257), (333, 100), (7, 9), (2, 300), (1, 50)])
 @pytest.mark.parametrize("n_bins,kind", [(64, "cubic"), (300, "cubic"), (80, "linear")])
-def test_fast_feature_equals_the_reference(shape, n_bins, kind):
+def test_fast_feature_equals_the_reference(shape, n_bins, kind, empty_ring_cache):
     rng = np.random.default_rng(sum(shape) + n_bins)
     image = Image.fromarray(rng.integers(0, 256, (*shape, 3), dtype=np.uint8))
     ref = spectrum_feature_reference(image, n_bins, kind)
@@ -23,7 +32,7 @@ def test_fast_feature_equals_the_reference(shape, n_bins, kind):
         assert shape in model._RINGS
 
 
-def test_the_ring_operator_is_built_for_the_second_image_of_a_size_and_kept_for_few_sizes():
+def test_the_ring_operator_is_built_for_the_second_image_of_a_size_and_kept_for_few_sizes(empty_ring_cache):
     rng = np.random.default_rng(1)
     sizes = [(40 + i, 50) for i in range(model.MAX_RINGS + 2)]
     for size in sizes:

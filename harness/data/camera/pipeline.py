@@ -21,18 +21,25 @@ from functools import lru_cache
 
 import cv2
 import numpy as np
+from colour import WEIGHTS_YCBCR, xy_to_XYZ
+from colour.temperature import CCT_to_xy_Kang2002
 from PIL import Image
 
 __all__ = ["SRGB_TO_XYZ", "srgb_to_linear", "linear_to_srgb", "unprocess", "illuminant_gains", "camera_matrices",
            "vignette", "lens_blur", "depth_of_field", "mosaic", "add_sensor_noise", "demosaic",
            "gray_world_gains", "apply_white_balance", "render_output", "jpeg_qtables", "encode_jpeg"]
 
+# Not colour's RGB_COLOURSPACE_sRGB matrix, which is IEC 61966-2-1's rounded one (0.4124, ...):
+# these derived values are the ones the camera matrices below are normalised with.
 SRGB_TO_XYZ = np.array([[0.4124564, 0.3575761, 0.1804375],
                         [0.2126729, 0.7151522, 0.0721750],
                         [0.0193339, 0.1191920, 0.9503041]])
-_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+_KR, _KB = WEIGHTS_YCBCR["ITU-R BT.601"]
+_LUMA = np.array([_KR, 1.0 - _KR - _KB, _KB], dtype=np.float32)  # Rec. 601 luma of gamma-encoded RGB
 
 
+# colour's eotf_sRGB and eotf_inverse_sRGB compute in float64: their float32 results differ by
+# one ulp, which changes a few pixels of every simulated JPEG (and they are 4x slower).
 def srgb_to_linear(x: np.ndarray) -> np.ndarray:
     return np.where(x <= 0.04045, x / 12.92, ((np.maximum(x, 0.04045) + 0.055) / 1.055) ** 2.4).astype(np.float32)
 
@@ -49,40 +56,31 @@ def unprocess(rgb8: np.ndarray) -> np.ndarray:
     return srgb_to_linear(x)
 
 
-def _cct_to_xy(kelvin: float) -> tuple[float, float]:
-    """Planckian locus (Kim et al. 2002 cubic fit, 1667-25000 K)."""
-    t = float(np.clip(kelvin, 1667.0, 25000.0))
-    if t <= 4000:
-        x = -0.2661239e9 / t**3 - 0.2343589e6 / t**2 + 0.8776956e3 / t + 0.179910
-    else:
-        x = -3.0258469e9 / t**3 + 2.1070379e6 / t**2 + 0.2226347e3 / t + 0.240390
-    if t <= 2222:
-        y = -1.1063814 * x**3 - 1.34811020 * x**2 + 2.18555832 * x - 0.20219683
-    elif t <= 4000:
-        y = -0.9549476 * x**3 - 1.37418593 * x**2 + 2.09137015 * x - 0.16748867
-    else:
-        y = 3.0817580 * x**3 - 5.87338670 * x**2 + 3.75112997 * x - 0.37001483
-    return x, y
-
-
-def _xy_to_linear_srgb(x: float, y: float) -> np.ndarray:
-    xyz = np.array([x / y, 1.0, (1.0 - x - y) / y])
-    return np.linalg.solve(SRGB_TO_XYZ, xyz)
+def _black_body_linear_srgb(kelvin: float) -> np.ndarray:
+    """Linear sRGB of a black body (Y = 1): the Planckian locus of Kang et al. 2002 (the cubic
+    fit of Kim et al., valid over 1667-25000 K, so clipped to it)."""
+    xy = CCT_to_xy_Kang2002(float(np.clip(kelvin, 1667.0, 25000.0)))
+    return np.linalg.solve(SRGB_TO_XYZ, xy_to_XYZ(xy))
 
 
 @lru_cache(maxsize=64)
 def _illuminant(kelvin: int) -> tuple[float, float, float]:
-    rgb = _xy_to_linear_srgb(*_cct_to_xy(kelvin)) / _xy_to_linear_srgb(*_cct_to_xy(6504))
+    rgb = _black_body_linear_srgb(kelvin) / _black_body_linear_srgb(6504)
     return tuple(float(v) for v in rgb / rgb[1])
 
 
 def illuminant_gains(kelvin: float) -> np.ndarray:
-    """Linear-sRGB gains (G = 1) of a black-body light relative to daylight (von Kries)."""
+    """Linear-sRGB gains (G = 1) of a black-body light relative to daylight (von Kries).
+
+    Not colour's chromatic_adaptation: a camera's white balance scales its own channels,
+    where colour's von Kries transform scales cone-like responses (LMS of a CAT matrix, or XYZ).
+    """
     return np.array(_illuminant(int(round(kelvin / 50.0) * 50)), dtype=np.float32)
 
 
 def camera_matrices(color_matrix: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(camera-from-sRGB, sRGB-from-white-balanced-camera, daylight multipliers), as dcraw does."""
+    """(camera-from-sRGB, sRGB-from-white-balanced-camera, daylight multipliers), as dcraw does
+    (colour has no equivalent: its RGB_to_RGB adapts whites, dcraw normalises matrix rows)."""
     cam_rgb = np.asarray(color_matrix, dtype=np.float64).reshape(3, 3) @ SRGB_TO_XYZ
     cam_rgb = cam_rgb / cam_rgb[1].sum()  # daylight white gives G = 1
     white = cam_rgb.sum(axis=1)
@@ -146,7 +144,8 @@ def demosaic(raw: np.ndarray, cfa: str, method: str) -> np.ndarray:
 
 
 def gray_world_gains(img: np.ndarray, daylight: np.ndarray) -> np.ndarray:
-    """Auto white balance: grey-world on unclipped pixels, kept within 2x of daylight."""
+    """Auto white balance: grey-world on unclipped pixels, kept within 2x of daylight (colour
+    has no automatic white balance)."""
     ok = img.max(axis=2) < 0.95
     means = img[ok].mean(axis=0) if ok.sum() > 100 else img.reshape(-1, 3).mean(axis=0)
     gains = means[1] / np.maximum(means, 1e-6)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from colour.models import RGB_COLOURSPACE_sRGB
 
 from harness.data.camera import pipeline as isp
 from harness.data.camera.database import Camera, Lens
@@ -25,7 +26,7 @@ PRESET_KELVIN = {"Daylight": 5500, "Direct Sunlight": 5500, "Fine Weather": 5500
                  "Tungsten": 3000, "Incandescent": 3000, "Fluorescent": 4000, "Cool White Fluorescent": 4200,
                  "White Fluorescent": 4000, "Flash": 5500}
 _RAW_MID_GREY = 0.16  # where a camera meter puts mid-grey in raw values, under 3 stops below clipping
-_Y = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
+_Y = RGB_COLOURSPACE_sRGB.matrix_RGB_to_XYZ[1].astype(np.float32)  # luminance of linear sRGB (Rec. 709)
 
 
 def _centre_weights(h: int, w: int, sigma: float) -> np.ndarray:

@@ -25,12 +25,14 @@ import pandas as pd
 from harness.stats import (BOOTSTRAP_METRICS, Bootstrap, bootstrap_p_value, delong, delong_paired, holm,
                            percentile_interval, replicate_metrics)
 
-__all__ = ["METRIC_COLUMNS", "MIN_REALS", "COMPARISON_COLUMNS", "Evaluation", "binary_metrics", "evaluate",
+__all__ = ["METRIC_COLUMNS", "HIGHER_IS_BETTER", "MIN_REALS", "COMPARISON_COLUMNS", "Evaluation", "binary_metrics", "evaluate",
            "compute_metrics", "compare_detectors", "mean_over_generators", "strata"]
 
 METRIC_COLUMNS = ["ap", "auc", "acc", "real_acc", "fake_acc", "bal_acc", "tpr_at_1fpr", "tpr_at_5fpr", "eer",
                   "oracle_acc_test_tuned"]
 KEYS = ["detector", "dataset", "generator", "perturbation"]
+#: the direction of every metric (results.json says it, as evaluation harnesses' results do)
+HIGHER_IS_BETTER = {**{m: True for m in METRIC_COLUMNS}, "eer": False}
 #: reals a TPR at a false-positive rate needs (1% of 100 reals is one image); fewer give NaN
 MIN_REALS = {"tpr_at_1fpr": 100, "tpr_at_5fpr": 20}
 

@@ -121,21 +121,27 @@ def test_cell_keys_follow_content_not_labels_or_placement(setup, tmp_path):
 def test_metrics_of_unchanged_rows_are_copied_and_changed_rows_recomputed(setup, base, tmp_path, monkeypatch):
     from harness import metrics
     from harness.engine.sweep import write_metrics
+    from harness.stats import Bootstrap
 
     frame = pd.read_parquet(setup[0] / "base" / "scores.parquet")
     cache = ScoreCache(tmp_path / "scores.sqlite")
-    write_metrics(frame, tmp_path / "first.csv", cache)
+    first, again, changed_dir = (tmp_path / name for name in ("first", "again", "changed"))
+    for folder in (first, again, changed_dir):
+        folder.mkdir()
+    write_metrics(frame, first, cache)
     calls = []
     real = metrics.compute_metrics
-    monkeypatch.setattr(metrics, "compute_metrics", lambda f: calls.append(1) or real(f))
-    write_metrics(frame.assign(run_id="another run"), tmp_path / "again.csv", cache)
-    assert calls == [] and (tmp_path / "again.csv").read_bytes() == (tmp_path / "first.csv").read_bytes()
+    monkeypatch.setattr(metrics, "compute_metrics", lambda *a, **k: calls.append(1) or real(*a, **k))
+    write_metrics(frame.assign(run_id="another run"), again, cache)
+    for name in ("metrics.csv", "comparisons.csv"):
+        assert calls == [] and (again / name).read_bytes() == (first / name).read_bytes()
     changed = frame.copy()
     changed.loc[0, "score"] = 1.0 - changed.loc[0, "score"]
-    write_metrics(changed, tmp_path / "changed.csv", cache)
+    write_metrics(changed, changed_dir, cache)
     assert calls == [1]
-    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "changed.csv"), real(changed), check_dtype=False,
-                                  check_exact=False)
+    expected = real(changed, Bootstrap(1000, 0.95, 0))
+    pd.testing.assert_frame_equal(pd.read_csv(changed_dir / "metrics.csv").drop(columns="seen"), expected,
+                                  check_dtype=False, check_exact=False)
 
 
 def test_planning_and_rendering_import_no_torch_scikit_learn_or_matplotlib():

@@ -12,12 +12,12 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping, Sequence
 
-from harness.api import ConfigError, Sample
+from harness.api import CheckpointError, ConfigError, Sample
 from harness.config import DatasetConfig, DetectorConfig, SweepConfig
 from harness.engine.score_cache import cell_key
 from harness.chains import Chain, expand_grid
 from harness.plugins import detectors, layouts, perturbations
-from harness.checkpoint import path_sha256
+from harness.checkpoint import path_sha256, read_manifest
 
 __all__ = ["ENGINE_KEYS", "PlannedDetector", "Cell", "Plan", "make_plan", "read_dataset", "path_params",
            "weights_sha256", "params_hash"]
@@ -70,6 +70,9 @@ class PlannedDetector:
     params_hash: str
     weights_sha256: str
     threshold: float = float("nan")
+    #: generators (and datasets) the checkpoints in its parameters were trained on
+    seen_generators: tuple[str, ...] = ()
+    seen_datasets: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -104,8 +107,23 @@ def _plan_detector(cfg: DetectorConfig) -> PlannedDetector:
     wsha = weights_sha256(params, spec.path_params)
     phash = params_hash(params)
     key = hashlib.sha256(f"{cfg.name}|{phash}|{wsha}".encode()).hexdigest()
+    generators, datasets = trained_on(path_params(params, spec.path_params).values())
     return PlannedDetector(cfg.display_name, cfg.name, params, engine.get("num_gpus"), int(engine.get("actors", 1)),
-                           key, phash, wsha)
+                           key, phash, wsha, seen_generators=generators, seen_datasets=datasets)
+
+
+def trained_on(paths) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The generators and datasets that the exifbench checkpoints among ``paths`` record in
+    their manifests (``extra.trained_on``); files and other folders record nothing."""
+    generators, datasets = set(), set()
+    for path in paths:
+        try:
+            seen = read_manifest(path).get("extra", {}).get("trained_on", {}) if Path(path).is_dir() else {}
+        except CheckpointError:
+            continue
+        generators.update(seen.get("generators", ()))
+        datasets.update(seen.get("datasets", ()))
+    return tuple(sorted(generators)), tuple(sorted(datasets))
 
 
 def chains_of(config: SweepConfig) -> list[Chain]:

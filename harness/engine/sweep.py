@@ -2,22 +2,28 @@
 
 Steps: read the datasets and plan the cells; look up every cell in the score cache; if
 anything is missing, start (or join) Ray and compute it; assemble one row per cell into
-``scores.parquet``; compute ``metrics.csv``; write ``run.json``; render the leaderboard.
+``scores.parquet``; compute ``metrics.csv`` (with bootstrap intervals) and
+``comparisons.csv`` (paired differences of detectors); write ``run.json`` and
+``results.json``; render the leaderboard.
 """
 from __future__ import annotations
 
 import hashlib
+import inspect
+import json
 import logging
 import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
-from harness.config import SweepConfig
+from harness.config import MetricsConfig, SweepConfig
 from harness.derived_cache import derived_files, derived_key
+from harness.files import atomic_write_text
+from harness.stats import Bootstrap
 from harness.engine.score_cache import ScoreCache
 from harness.engine.execute import EngineStats
 from harness.engine.plan import Plan, make_plan
@@ -96,21 +102,60 @@ def scores_frame(plan: Plan, cache: ScoreCache, run_id: str) -> pd.DataFrame:
     return frame
 
 
-def write_metrics(frame: pd.DataFrame, target: Path, cache: ScoreCache) -> None:
-    """``metrics.csv`` of ``frame``, a derived artefact (:mod:`harness.derived_cache`) of the
-    rows' content and the metrics code, kept beside the score cache: a re-run whose rows are
-    all cached copies the file instead of recomputing it."""
-    from harness import metrics
+def write_metrics(frame: pd.DataFrame, out: Path, cache: ScoreCache, settings: MetricsConfig = MetricsConfig(),
+                  seed: int = 0, seen: Mapping[str, Sequence[str]] | None = None) -> None:
+    """``metrics.csv`` and ``comparisons.csv`` of ``frame`` into the folder ``out``: derived
+    artefacts (:mod:`harness.derived_cache`) of the rows' content, the bootstrap settings,
+    the seen generators and the metrics code, kept beside the score cache: a re-run whose
+    rows are all cached copies the files instead of recomputing them.
 
+    ``seen`` maps a detector (as in the ``detector`` column) to the generators its
+    checkpoints were trained on: those rows get ``seen = True``."""
+    from harness import metrics, stats
+
+    seen = {k: sorted(v) for k, v in (seen or {}).items()}
     rows = pd.util.hash_pandas_object(frame.drop(columns=["run_id"]), index=False).to_numpy().tobytes()
+    setup = json.dumps({"bootstrap": settings.bootstrap, "ci": settings.ci, "seed": seed, "seen": seen},
+                       sort_keys=True).encode()
 
     def make(folder: Path) -> list[Path]:
-        metrics.compute_metrics(frame).to_csv(folder / "metrics.csv", index=False)
-        return [folder / "metrics.csv"]
+        boot = Bootstrap(settings.bootstrap, settings.ci, seed) if settings.bootstrap else None
+        table = metrics.compute_metrics(frame, boot)
+        table.insert(4, "seen", [g in seen.get(d, ()) for d, g in zip(table["detector"], table["generator"])])
+        table.to_csv(folder / "metrics.csv", index=False)
+        metrics.compare_detectors(frame, boot or Bootstrap(0, settings.ci, seed)).to_csv(
+            folder / "comparisons.csv", index=False)
+        return [folder / "metrics.csv", folder / "comparisons.csv"]
 
     root = Path(cache.path).parent if cache.path != ":memory:" else None
-    made = derived_files("metrics", derived_key(metrics, "scikit-learn", rows), make, root)
-    shutil.copyfile(made[0], target)
+    key = derived_key(metrics, "scikit-learn", inspect.getsource(stats).encode(), setup, rows)
+    for made in derived_files("metrics", key, make, root):
+        shutil.copyfile(made, out / made.name)
+
+
+def write_results(out: Path, record: Mapping[str, Any]) -> None:
+    """``results.json``: the run's metrics with their intervals and counts, the comparisons,
+    the config, versions and seeds, and which metrics are better higher (the shape of an
+    evaluation harness's results file, one schema for every run)."""
+    from harness.metrics import HIGHER_IS_BETTER
+
+    metrics_table = pd.read_csv(out / "metrics.csv")
+    comparisons = pd.read_csv(out / "comparisons.csv") if (out / "comparisons.csv").is_file() else pd.DataFrame()
+    summary = {
+        "schema": "exifbench-results/1",
+        **{k: record[k] for k in ("run_id", "created", "git_commit", "seed", "config", "versions", "datasets",
+                                  "detectors", "perturbations")},
+        "bootstrap": record.get("bootstrap"),
+        "higher_is_better": HIGHER_IS_BETTER,
+        "results": _records(metrics_table),
+        "comparisons": _records(comparisons),
+    }
+    atomic_write_text(out / "results.json", json.dumps(summary, indent=1, sort_keys=False, default=str))
+
+
+def _records(table: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as JSON objects: NaN (a metric the row cannot have) becomes null."""
+    return json.loads(table.to_json(orient="records", double_precision=15))
 
 
 def _run_record(config: SweepConfig, plan: Plan, run_id: str, result: dict[str, Any], frame: pd.DataFrame) -> dict:
@@ -133,9 +178,14 @@ def _run_record(config: SweepConfig, plan: Plan, run_id: str, result: dict[str, 
         "git_commit": git_commit(),
         "seed": config.run.seed,
         "datasets": datasets,
-        "detectors": [{"display_name": d.display_name, "name": d.name, "params": dict(d.params), "params_hash": d.params_hash,
-                       "weights_sha256": d.weights_sha256, "threshold": thresholds.get(d.display_name)}
+        "detectors": [{"display_name": d.display_name, "name": d.name, "params": dict(d.params),
+                       "params_hash": d.params_hash, "weights_sha256": d.weights_sha256,
+                       "threshold": thresholds.get(d.display_name),
+                       "trained_on": {"generators": list(d.seen_generators), "datasets": list(d.seen_datasets)}}
                       for d in plan.detectors],
+        "bootstrap": {"replicates": config.metrics.bootstrap, "ci": config.metrics.ci, "seed": config.run.seed,
+                      "method": "stratified percentile bootstrap (reals by subset, fakes by generator); "
+                                "comparisons: paired, Holm-adjusted"},
         "perturbations": [{"spec": c.spec, "version": c.version(reg)} for c in plan.chains],
         "cells": result,
     }
@@ -174,13 +224,15 @@ def run_sweep(config: SweepConfig, out: str | Path, *, address: str | None = Non
             progress.close()
     frame = scores_frame(plan, cache, run_id)
     frame.to_parquet(out / "scores.parquet", index=False)
-    write_metrics(frame, out / "metrics.csv", cache)
+    write_metrics(frame, out, cache, config.metrics, config.run.seed,
+                  {d.display_name: d.seen_generators for d in plan.detectors})
     failed = int(frame["error"].notna().sum())
     result = {"total": len(plan.cells), "cached": len(plan.cells) - len(missing), "computed": len(missing),
               "failed": failed}
     elapsed = time.monotonic() - start
     record = _run_record(config, plan, run_id, result, frame)
     write_run_json(out / "run.json", {**record, "engine": stats.as_dict(), "elapsed_s": elapsed})
+    write_results(out, record)
     if leaderboard:
         from harness.leaderboard import render_leaderboard
 

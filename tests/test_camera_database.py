@@ -60,6 +60,26 @@ def test_noise_profiles_and_wb_presets_are_keyed_by_canonical_name(tmp_path):
     assert dt.parse_wb_presets(tmp_path / "w.json")[("Nikon", "D700")] == {"Daylight": [2.0, 1.0, 1.5]}
 
 
+def _darktable_files(root: Path) -> Path:
+    for name in dt.DARKTABLE_FILES:
+        (root / "usr/share/darktable" / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / "usr/share/darktable" / name).write_text("{}")
+    return root
+
+
+def test_darktable_is_fetched_once_into_the_cache_by_the_package_fetcher(tmp_path, monkeypatch):
+    from harness.data import fetch
+
+    monkeypatch.setenv("EXIFBENCH_CACHE", str(tmp_path / "cache"))
+    downloads = []
+    monkeypatch.setattr(fetch, "_apt_download", lambda package, into: downloads.append(package) or into / "x.deb")
+    monkeypatch.setattr(fetch, "_extract", lambda archive, into: _darktable_files(into))
+    assert dt.darktable_share(fetch=False) is None
+    share = dt.darktable_share()
+    assert share.is_relative_to(tmp_path / "cache") and downloads == ["darktable"]
+    assert dt.darktable_share(fetch=False) == dt.darktable_share() == share and downloads == ["darktable"]
+
+
 def test_load_cameras_falls_back_to_generic_cameras_with_a_warning(tmp_path, monkeypatch):
     monkeypatch.setenv("EXIFBENCH_CACHE", str(tmp_path))
     with pytest.warns(RuntimeWarning, match="generic fallback cameras"):
@@ -74,10 +94,10 @@ def test_every_fallback_camera_has_its_own_quantisation_tables():
 
 
 def test_real_database_maps_darktable_to_exif_names_when_cached(monkeypatch):
-    cached = any((_USER_CACHE / "camera").glob("cameras-v*.json"))
-    if not cached and dt.find_darktable(_USER_CACHE / "darktable") is None:
-        pytest.skip("darktable data not in the cache (run `exifbench data simulate` once to fetch it)")
     monkeypatch.setenv("EXIFBENCH_CACHE", str(_USER_CACHE))
+    cached = any((_USER_CACHE / "camera").glob("cameras-v*.json"))
+    if not cached and dt.darktable_share(fetch=False) is None:
+        pytest.skip("darktable data not in the cache (run `exifbench data simulate` once to fetch it)")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         cams = load_cameras(fetch=False, fallback=False)

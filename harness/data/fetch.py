@@ -19,7 +19,7 @@ from pathlib import Path
 from harness.api import ExifbenchError
 from harness.cache_folder import cache_dir
 
-__all__ = ["FetchError", "fetch_package", "installed_package_dir"]
+__all__ = ["FetchError", "fetch_package", "cached_package", "installed_package_dir"]
 
 
 class FetchError(ExifbenchError):
@@ -69,9 +69,19 @@ def _extract(archive: Path, into: Path) -> None:
             tf.extractall(into, filter="data")
 
 
+def _package_dir(kind: str, package: str, version: str) -> Path:
+    return cache_dir() / "packages" / f"{package}-{version or 'latest'}-{kind}"
+
+
+def cached_package(kind: str, package: str, version: str = "") -> Path | None:
+    """The folder of a package fetched earlier, or None: never downloads."""
+    target = _package_dir(kind, package, version)
+    return target if (target / ".complete").is_file() else None
+
+
 def fetch_package(kind: str, package: str, version: str = "") -> Path:
     """Download and extract one package; returns the folder holding its files."""
-    target = cache_dir("packages") / f"{package}-{version or 'latest'}-{kind}"
+    target = _package_dir(kind, package, version)
     if (target / ".complete").is_file():
         return target
     with tempfile.TemporaryDirectory(dir=cache_dir("packages")) as tmp:

@@ -5,7 +5,8 @@ simulator needs: ``noiseprofiles.json`` (Poisson-Gaussian noise, variance ``a*x 
 values normalised to [0, 1], per model and ISO), ``rawspeed/cameras.xml`` (LGPL-2; CFA,
 black/white levels, the Adobe ``ColorMatrix`` XYZ->camera, and the EXIF Make/Model) and
 ``wb_presets.json`` (white-balance multipliers per preset). They are never committed: the
-.deb is fetched with ``apt-get download`` and unpacked with ``dpkg-deb -x``.
+package is fetched like every other one (:mod:`harness.data.fetch`: ``apt-get download``,
+``dpkg-deb -x``, into ``<cache>/packages/``).
 
 darktable names cameras canonically ("Nikon", "D700"); cameras write EXIF differently
 ("NIKON CORPORATION", "NIKON D700"). ``cameras.xml`` links both: ``<Camera make model>`` is the
@@ -14,16 +15,14 @@ EXIF spelling and its ``<ID make model>`` the canonical one.
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import tempfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
 from harness.api import ConfigError
+from harness.data.fetch import cached_package, fetch_package
 
-__all__ = ["DARKTABLE_FILES", "fetch_darktable", "find_darktable", "parse_cameras_xml",
+__all__ = ["DARKTABLE_FILES", "darktable_share", "find_darktable", "parse_cameras_xml",
            "parse_noise_profiles", "parse_wb_presets"]
 
 DARKTABLE_FILES = ("noiseprofiles.json", "rawspeed/cameras.xml", "wb_presets.json")
@@ -37,38 +36,16 @@ def find_darktable(root: Path) -> Path | None:
     return share if all((share / f).is_file() for f in DARKTABLE_FILES) else None
 
 
-def _run(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    try:
-        return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=300)
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{cmd[0]!r} is not available: camera data comes from the Debian darktable "
-                          "package, which needs apt-get and dpkg-deb (Debian or Ubuntu)") from exc
-
-
-def fetch_darktable(root: Path) -> Path:
-    """Download the darktable .deb and unpack its data below ``root``; return the share folder."""
-    found = find_darktable(root)
-    if found:
-        return found
-    root.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=root) as tmp:
-        got = _run(["apt-get", "download", "darktable"], Path(tmp))
-        debs = sorted(Path(tmp).glob("darktable_*.deb"))
-        if got.returncode != 0 or not debs:
-            raise ConfigError("`apt-get download darktable` failed; if the package lists are missing, run "
-                              f"`sudo apt-get update` first ({got.stderr.strip()[-200:]})")
-        unpacked = Path(tmp) / "x"
-        done = _run(["dpkg-deb", "-x", str(debs[0]), str(unpacked)], Path(tmp))
-        if done.returncode != 0:
-            raise ConfigError(f"`dpkg-deb -x` failed on {debs[0].name}: {done.stderr.strip()[-200:]}")
-        for name in DARKTABLE_FILES:
-            dest = root / _SHARE / name
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(unpacked / _SHARE / name, dest)
-    found = find_darktable(root)
-    if not found:
+def darktable_share(fetch: bool = True) -> Path | None:
+    """darktable's data folder in the fetched package; None when it was never fetched and
+    ``fetch`` is false. Raises :class:`~harness.data.fetch.FetchError` when fetching fails."""
+    root = fetch_package("deb", "darktable") if fetch else cached_package("deb", "darktable")
+    if root is None:
+        return None
+    share = find_darktable(root)
+    if share is None:
         raise ConfigError(f"the darktable package lacks {DARKTABLE_FILES}; camera data cannot be built")
-    return found
+    return share
 
 
 def _cfa(camera: ET.Element) -> str | None:

@@ -29,6 +29,7 @@ from typing import Any
 
 from harness.api import ConfigError
 from harness.cache_folder import cache_dir
+from harness.data.fetch import FetchError
 from harness.files import atomic_write_text
 
 __all__ = ["Lens", "Camera", "load_cameras", "build_database", "fallback_cameras", "camera_style",
@@ -238,13 +239,12 @@ def load_cameras(*, fetch: bool = True, fallback: bool = True) -> list[Camera]:
     path = _database_path()
     if path.is_file():
         return read_database(path)
-    root = cache_dir() / "darktable"
     try:
-        share = dt.find_darktable(root) or (dt.fetch_darktable(root) if fetch else None)
+        share = dt.darktable_share(fetch)
         if share is None:
-            raise ConfigError(f"darktable data not in {root} and fetching is off")
+            raise ConfigError("darktable's data is not in the cache and fetching is off")
         cameras = build_database(share)
-    except (ConfigError, ImportError, OSError) as exc:
+    except (ConfigError, FetchError, ImportError, OSError) as exc:
         if not fallback:
             raise
         warnings.warn(f"real camera data unavailable ({exc}); using {len(fallback_cameras())} generic "

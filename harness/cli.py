@@ -1,4 +1,4 @@
-"""The ``exifbench`` command line: list, sweep, train, leaderboard, demo, data."""
+"""The ``exifbench`` command line: list, sweep, train, leaderboard, compare, demo, data."""
 from __future__ import annotations
 
 import argparse
@@ -67,8 +67,38 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_leaderboard(args: argparse.Namespace) -> int:
     from harness.leaderboard import render_leaderboard
 
-    path = render_leaderboard(args.run_dir, args.spec)
+    run_dir = args.run_dirs[0]
+    if len(args.run_dirs) > 1:
+        from harness.leaderboard.runs import merge_runs
+        from harness.stats import Bootstrap
+
+        if args.out is None:
+            raise ExifbenchError("several runs are merged into a new folder: give --out DIR")
+        run_dir = merge_runs(args.run_dirs, args.out, Bootstrap(args.bootstrap, args.ci, args.seed))
+    elif args.out is not None:
+        raise ExifbenchError("--out is for merging several runs; one run's leaderboard is written into its folder")
+    path = render_leaderboard(run_dir, args.spec)
     print(path.read_text())
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    from harness.leaderboard.runs import compare_runs
+    from harness.stats import Bootstrap
+
+    table = compare_runs(args.run_dirs, Bootstrap(args.bootstrap, args.ci, args.seed))
+    shown = table.map(lambda v: f"{v:.3f}" if isinstance(v, float) else v) if not table.empty else table
+    text = tabulate(shown, headers="keys", tablefmt="github", showindex=False) if not table.empty else "no detector in common"
+    note = ("Differences are run b - run a; paired (same images, same bootstrap weights) where the runs share "
+            "images, else from independent bootstraps. p_auc: DeLong (paired) or bootstrap; p_*_holm: Holm-adjusted "
+            "over this table.")
+    print(text + "\n\n" + note)
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(args.out.with_suffix(".csv"), index=False)
+        args.out.with_suffix(".md").write_text(f"# exifbench compare\n\n{text}\n\n{note}\n")
     return 0
 
 
@@ -146,10 +176,23 @@ def build_parser() -> argparse.ArgumentParser:
     ray_opts(s)
     s.set_defaults(func=_cmd_train)
 
-    s = sub.add_parser("leaderboard", help="render the leaderboard of a run folder")
-    s.add_argument("run_dir", type=Path)
-    s.add_argument("--spec", type=Path, default=None, help="leaderboard spec (default leaderboards/default.toml)")
+    def bootstrap_opts(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--bootstrap", type=int, default=1000, help="bootstrap replicates (0: no intervals)")
+        sp.add_argument("--ci", type=float, default=0.95, help="interval level")
+        sp.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
+
+    s = sub.add_parser("leaderboard", help="render the leaderboard of a run folder, or of several runs merged")
+    s.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR")
+    s.add_argument("--spec", type=Path, default=None, help="leaderboard spec (default: the packaged default.toml)")
+    s.add_argument("--out", type=Path, default=None, help="with several runs: the folder of the merged run")
+    bootstrap_opts(s)
     s.set_defaults(func=_cmd_leaderboard)
+
+    s = sub.add_parser("compare", help="runs side by side: differences with intervals, paired where images are shared")
+    s.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR")
+    s.add_argument("--out", type=Path, default=None, help="write OUT.md and OUT.csv")
+    bootstrap_opts(s)
+    s.set_defaults(func=_cmd_compare)
 
     s = sub.add_parser("demo", help="the embedded default: train and sweep on the offline zoo")
     s.add_argument("--out", type=Path, default=Path("runs/demo"))

@@ -18,6 +18,7 @@ and perturbation under generator ``real``: its real accuracy is 1 - false-positi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -26,7 +27,7 @@ from harness.stats import (BOOTSTRAP_METRICS, Bootstrap, bootstrap_p_value, delo
                            percentile_interval, replicate_metrics)
 
 __all__ = ["METRIC_COLUMNS", "HIGHER_IS_BETTER", "MIN_REALS", "COMPARISON_COLUMNS", "Evaluation", "binary_metrics", "evaluate",
-           "compute_metrics", "compare_detectors", "mean_over_generators", "strata"]
+           "compute_metrics", "compare_detectors", "generator_means", "MEAN_GROUPS", "mean_over_generators", "strata"]
 
 METRIC_COLUMNS = ["ap", "auc", "acc", "real_acc", "fake_acc", "bal_acc", "tpr_at_1fpr", "tpr_at_5fpr", "eer",
                   "oracle_acc_test_tuned"]
@@ -280,3 +281,35 @@ def _mean_row(ds: str, pert: str, a: str, b: str, per_gen: dict[str, dict], ci: 
         row[f"delta_{m}_lo"], row[f"delta_{m}_hi"] = percentile_interval(reps, ci)
         row[f"p_{m}"] = bootstrap_p_value(reps)
     return row
+
+
+MEAN_GROUPS = ("all", "unseen", "seen")
+
+
+def generator_means(evaluation: Evaluation, seen: Mapping[str, Sequence[str]] | None = None) -> pd.DataFrame:
+    """Means over generators per (detector, dataset, perturbation) and generator group
+    (``all``, ``unseen``, ``seen``: by the generators each detector was trained on), with the
+    generators each mean averages and, with a bootstrap, its interval (the mean of the rows'
+    replicates). Real-only rows (generator ``real``) are not generators and are left out."""
+    seen = {k: set(v) for k, v in (seen or {}).items()}
+    table = evaluation.metrics[evaluation.metrics["generator"] != "real"]
+    boot = evaluation.bootstrap if evaluation.replicates else None
+    rows = []
+    for (det, ds, pert), part in table.groupby(["detector", "dataset", "perturbation"], sort=False):
+        trained = seen.get(det, set())
+        for group in MEAN_GROUPS:
+            gens = [g for g in part["generator"] if group == "all" or (g in trained) == (group == "seen")]
+            if not gens:
+                continue
+            rows_of = part[part["generator"].isin(gens)]
+            row = {"detector": det, "dataset": ds, "perturbation": pert, "group": group,
+                   "generators": ",".join(sorted(gens)), "n_generators": len(gens)}
+            row.update({m: float(rows_of[m].mean()) for m in METRIC_COLUMNS})
+            if boot is not None:
+                for m in BOOTSTRAP_METRICS:
+                    reps = np.mean([evaluation.replicates[(det, ds, g, pert)][m] for g in gens], axis=0)
+                    row[f"{m}_lo"], row[f"{m}_hi"] = percentile_interval(reps, boot.ci)
+                    if rows_of[m].isna().any():  # a mean over a blank (under-powered) row is blank
+                        row[m], row[f"{m}_lo"], row[f"{m}_hi"] = float("nan"), float("nan"), float("nan")
+            rows.append(row)
+    return pd.DataFrame(rows)

@@ -93,3 +93,18 @@ def test_comparisons_of_equal_detectors_are_not_significant():
     frame = _scores({"a": 0.8, "b": 0.8}, seed=3)
     table = compare_detectors(frame, Bootstrap(500, 0.95, 0))
     assert (table["p_auc_holm"] > 0.05).all() and (table["delta_auc_lo"] < 0).all() and (table["delta_auc_hi"] > 0).all()
+
+
+def test_means_over_generators_split_seen_from_unseen_with_intervals():
+    from harness.metrics import generator_means
+
+    ev = evaluate(_scores({"a": 1.0}, generators=(("g1", 30), ("g2", 40), ("g3", 35))), Bootstrap(200, 0.95, 0))
+    means = generator_means(ev, {"a": ["g1"]}).set_index("group")
+    assert means.loc["all", "generators"] == "g1,g2,g3" and means.loc["seen", "generators"] == "g1"
+    assert means.loc["unseen", "generators"] == "g2,g3"
+    rows = ev.metrics.set_index("generator")
+    assert means.loc["unseen", "auc"] == pytest.approx(rows.loc[["g2", "g3"], "auc"].mean())
+    assert means.loc["unseen", "auc_lo"] < means.loc["unseen", "auc"] < means.loc["unseen", "auc_hi"]
+    # a mean over two generators is tighter than either generator's own interval
+    width = means.loc["all", "auc_hi"] - means.loc["all", "auc_lo"]
+    assert width < (rows["auc_hi"] - rows["auc_lo"]).min()

@@ -104,7 +104,8 @@ def scores_frame(plan: Plan, cache: ScoreCache, run_id: str) -> pd.DataFrame:
 
 def write_metrics(frame: pd.DataFrame, out: Path, cache: ScoreCache, settings: MetricsConfig = MetricsConfig(),
                   seed: int = 0, seen: Mapping[str, Sequence[str]] | None = None) -> None:
-    """``metrics.csv`` and ``comparisons.csv`` of ``frame`` into the folder ``out``: derived
+    """``metrics.csv``, ``means.csv`` (means over generators: all, unseen, seen) and
+    ``comparisons.csv`` of ``frame`` into the folder ``out``: derived
     artefacts (:mod:`harness.derived_cache`) of the rows' content, the bootstrap settings,
     the seen generators and the metrics code, kept beside the score cache: a re-run whose
     rows are all cached copies the files instead of recomputing them.
@@ -120,12 +121,14 @@ def write_metrics(frame: pd.DataFrame, out: Path, cache: ScoreCache, settings: M
 
     def make(folder: Path) -> list[Path]:
         boot = Bootstrap(settings.bootstrap, settings.ci, seed) if settings.bootstrap else None
-        table = metrics.compute_metrics(frame, boot)
+        evaluation = metrics.evaluate(frame, boot)
+        table = evaluation.metrics
         table.insert(4, "seen", [g in seen.get(d, ()) for d, g in zip(table["detector"], table["generator"])])
         table.to_csv(folder / "metrics.csv", index=False)
+        metrics.generator_means(evaluation, seen).to_csv(folder / "means.csv", index=False)
         metrics.compare_detectors(frame, boot or Bootstrap(0, settings.ci, seed)).to_csv(
             folder / "comparisons.csv", index=False)
-        return [folder / "metrics.csv", folder / "comparisons.csv"]
+        return [folder / "metrics.csv", folder / "means.csv", folder / "comparisons.csv"]
 
     root = Path(cache.path).parent if cache.path != ":memory:" else None
     key = derived_key(metrics, "scikit-learn", inspect.getsource(stats).encode(), setup, rows)

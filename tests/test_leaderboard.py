@@ -55,10 +55,11 @@ def test_the_default_spec_file_matches_the_built_in_defaults():
     from harness.leaderboard.render import DEFAULT_SPEC_PATH, LeaderboardSpec
 
     assert load_spec(DEFAULT_SPEC_PATH) == LeaderboardSpec()
+    assert LeaderboardSpec().intervals  # intervals are shown unless a spec turns them off
 
 
 def test_plots_of_unchanged_metrics_come_from_the_cache_and_changed_metrics_are_redrawn(tmp_path, monkeypatch):
-    from harness.leaderboard import render
+    from harness.leaderboard import plots
 
     rows = [_row("a", "g", p, v) for p, v in [("none", 0.9), ("jpeg(quality=90)", 0.7), ("jpeg(quality=50)", 0.5)]]
     first, second, changed = (tmp_path / n for n in ("first", "second", "changed"))
@@ -68,7 +69,7 @@ def test_plots_of_unchanged_metrics_come_from_the_cache_and_changed_metrics_are_
     render_leaderboard(first)
     _metrics(second, rows)
     drawn = []
-    monkeypatch.setattr(render, "_draw", lambda *a: drawn.append(a) or [])
+    monkeypatch.setattr(plots, "_draw", lambda *a: drawn.append(a) or [])
     render_leaderboard(second)  # the same metrics: nothing drawn, the files copied
     assert drawn == []
     for name in ("heatmap.png", "robustness_jpeg.png"):
@@ -76,3 +77,15 @@ def test_plots_of_unchanged_metrics_come_from_the_cache_and_changed_metrics_are_
     _metrics(changed, rows[:2] + [_row("a", "g", "jpeg(quality=50)", 0.4)])
     render_leaderboard(changed)
     assert len(drawn) == 1
+
+
+def test_re_rendering_with_cached_plots_imports_no_matplotlib_or_scikit_learn(tmp_path):
+    import subprocess
+    import sys
+
+    _metrics(tmp_path, [_row("a", "g", p, v) for p, v in [("none", 0.9), ("jpeg(quality=90)", 0.7)]])
+    render_leaderboard(tmp_path)
+    code = (f"import sys; from harness.leaderboard import render_leaderboard; render_leaderboard({str(tmp_path)!r}); "
+            "print(sorted(m for m in ('torch', 'sklearn', 'matplotlib') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

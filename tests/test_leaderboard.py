@@ -89,3 +89,12 @@ def test_re_rendering_with_cached_plots_imports_no_matplotlib_or_scikit_learn(tm
             "print(sorted(m for m in ('torch', 'sklearn', 'matplotlib') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_a_spec_sets_intervals_decimals_and_alpha_and_a_wrong_value_is_refused(tmp_path):
+    (tmp_path / "s.toml").write_text('[leaderboard]\nintervals = false\ndecimals = 3\nalpha = 0.01\n')
+    spec = load_spec(tmp_path / "s.toml")
+    assert (spec.intervals, spec.decimals, spec.alpha) == (False, 3, 0.01)
+    (tmp_path / "bad.toml").write_text('[leaderboard]\nintervals = "yes"\n')
+    with pytest.raises(ConfigError, match="intervals must be true or false"):
+        load_spec(tmp_path / "bad.toml")

@@ -300,3 +300,22 @@ def test_the_html_page_in_a_browser_loads_sorts_and_filters(tmp_path):
     assert [float(v) for v in descending if v] == sorted(numbers, reverse=True) and descending[-1] == ""
     assert cameras and set(cameras) == {"cameras"} and len(cameras) < total
     assert both == len(cameras) // 2
+
+
+def test_robustness_plots_carry_interval_bands_and_heatmap_cells_their_intervals(tmp_path, monkeypatch):
+    import matplotlib.axes
+
+    from harness.leaderboard import plots
+    from harness.leaderboard.outputs import read_outputs
+
+    perts = ("none", "jpeg(quality=50)")
+    run = _run(tmp_path, _scores({"a": 2.0, "b": 0.5}, perturbations=perts), perturbations=perts)
+    bands, texts = [], []
+    real_fill, real_text = matplotlib.axes.Axes.fill_between, matplotlib.axes.Axes.text
+    monkeypatch.setattr(matplotlib.axes.Axes, "fill_between", lambda ax, *a, **k: bands.append(a) or real_fill(ax, *a, **k))
+    monkeypatch.setattr(matplotlib.axes.Axes, "text", lambda ax, x, y, s, *a, **k: texts.append(s) or real_text(ax, x, y, s, *a, **k))
+    made = plots._draw(read_outputs(run), LeaderboardSpec(), tmp_path)
+    assert [p.name for p in made] == ["robustness_jpeg.png", "heatmap.png"]
+    means = pd.read_csv(run / "means.csv").query("group == 'all' and detector == 'a'").set_index("perturbation")
+    assert len(bands) == 2 and list(bands[0][1]) == pytest.approx(means.loc[list(perts), "ap_lo"].tolist())
+    assert len(texts) == 4 and all(re.fullmatch(r"\d\.\d\d\n\[\d\.\d\d, \d\.\d\d\]", t) for t in texts)

@@ -66,7 +66,7 @@ def _robustness(out: RunOutputs, spec: LeaderboardSpec, names: str, levels: list
 
     m = spec.robustness_metric
     means = out.means[out.means["group"] == "all"] if not out.means.empty else out.means
-    several = out.metrics["dataset"].nunique() > 1
+    several = means["dataset"].nunique() > 1
     fig, ax = plt.subplots(figsize=(6.4, 4))
     x = range(len(levels))
     for (det, ds), part in means.groupby(["detector", "dataset"]):

@@ -82,7 +82,7 @@ def _rule(rows: list[dict], metric: str, generators: Sequence[str], alpha: float
     methods = sorted({_method(r, metric) for r in rows if r}) or ["paired bootstrap"]
     of = "the mean over generators" if len(generators) > 1 else f"generator {generators[0]}"
     rule = (f"=k: not significantly different from the detector above ({' / '.join(methods)} of {of}, "
-            f"Holm-adjusted over the {len(rows)} adjacent pairs, α = {alpha:g}).")
+            f"Holm-adjusted over the {_pairs(len(rows))}, α = {alpha:g}).")
     if untested:
         rule += f" {untested} adjacent pair(s) had no test and are ranked plainly."
     return rule
@@ -99,3 +99,7 @@ def _num(row: dict, key: str) -> float:
         return float(value)
     except (TypeError, ValueError):
         return math.nan
+
+
+def _pairs(n: int) -> str:
+    return "1 adjacent pair" if n == 1 else f"{n} adjacent pairs"

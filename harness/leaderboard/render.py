@@ -47,9 +47,9 @@ def render_leaderboard(run_dir: str | Path, spec: LeaderboardSpec | str | Path |
 def _markdown(spec: LeaderboardSpec, out: RunOutputs, sections: dict[str, list[Table]], plots: list[Path],
               style: Style) -> str:
     lines = [f"# {spec.title}", ""]
-    items = dict(provenance_items(out.record))
+    items = provenance_items(out.record)
     if items:
-        lines += ["; ".join(f"{k}: `{v}`" for k, v in items.items()) + ".", ""]
+        lines += [f"- {k}: `{v}`" for k, v in items] + [""]
     lines += [interval_note(out), ""]
     for dataset, tables in sections.items():
         lines += [f"## {dataset}", ""]

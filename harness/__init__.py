@@ -17,9 +17,12 @@ from harness.api import (
 from harness.data.exif import read_exif
 from harness.chains import perturb
 
+# What a plugin author needs: the specs its hooks return, ``hookimpl`` to mark them, the
+# records and errors, and the helpers (the conformance kit is ``harness.testing``).
 __all__ = [
-    "Sample", "Detector", "DetectorSpec", "PerturbationSpec", "LayoutSpec", "ExifbenchError",
-    "ConfigError", "CheckpointError", "DecodeError", "perturb", "read_exif", "load_detector",
+    "Sample", "Detector", "DetectorSpec", "PerturbationSpec", "ParamSpec", "SuiteSpec", "TrainerSpec", "LayoutSpec",
+    "TrainingSet", "hookimpl", "ExifbenchError", "ConfigError", "CheckpointError", "DecodeError", "perturb",
+    "read_exif", "load_detector",
 ]
 
 

@@ -154,6 +154,10 @@ class DetectorSpec:
     #: value names an existing file or folder is hashed into the cache key whether declared
     #: or not; declaring one adds the check that it exists.
     path_params: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    #: change it whenever the detector's scores change for the same parameters and weights
+    #: (its code, not its checkpoint): it is part of the cache key, so no stale score is served.
+    #: Empty (the default) keeps the keys of detectors that declare none.
+    version: str = ""
 
     def create(self, **params: Any) -> "Detector":
         cls = resolve_factory(self.factory)

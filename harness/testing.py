@@ -108,7 +108,14 @@ def _trained(name: str, params: dict[str, Any], workdir: Path) -> dict[str, Any]
         return dict(params)
     train = synthetic_training_set(workdir / "train", n=16, seed=TRAIN_SEED)
     ckpt = spec.create(**params).fit(train, workdir / "checkpoint", seed=0, device="cpu")
-    return {**params, "checkpoint": str(ckpt or workdir / "checkpoint")}
+    return {**params, weights_parameter(spec): str(ckpt or workdir / "checkpoint")}
+
+
+def weights_parameter(spec: Any) -> str:
+    """The parameter a trained detector reads its weights from: ``checkpoint``, or else the
+    first path parameter its spec declares (a plugin may name it as it likes)."""
+    declared = list(getattr(spec, "path_params", {}) or {})
+    return "checkpoint" if "checkpoint" in declared or not declared else declared[0]
 
 
 def _direction_auc(det: Any, trainable: bool) -> float:
@@ -161,7 +168,8 @@ def check_detector(name: str, params: dict[str, Any] | None = None, workdir: str
 
 
 def _check_wrong_checkpoints(name: str, spec: Any, params: dict[str, Any], work: Path) -> None:
-    if "checkpoint" not in params:
+    key = weights_parameter(spec)
+    if key not in params:
         return
     from harness.checkpoint import write_checkpoint
     import torch
@@ -171,7 +179,7 @@ def _check_wrong_checkpoints(name: str, spec: Any, params: dict[str, Any], work:
     junk.write_bytes(b"this is not a checkpoint")
     for wrong in (other, junk):
         try:
-            spec.create(**{**params, "checkpoint": str(wrong)}).load("cpu")
+            spec.create(**{**params, key: str(wrong)}).load("cpu")
         except CheckpointError:
             continue
         except Exception as exc:  # noqa: BLE001

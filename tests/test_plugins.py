@@ -207,3 +207,38 @@ def test_every_builtin_declares_its_path_parameters():
     declared = {name: dict(spec.path_params) for name, spec in plugins.detectors().items() if spec.trainable}
     assert all("checkpoint" in d for name, d in declared.items() if name in
                {"spectrum", "cnnspot", "npr", "univfd", "exif-oc", "exif-bc"}), declared
+
+
+def test_a_detector_version_is_part_of_the_cache_key(tmp_path):
+    """Changing a detector's code (its spec's version) invalidates its cached scores; an
+    unversioned spec keeps the keys it had."""
+    import numpy as np
+
+    from harness.engine.plan import _plan_detector
+    from harness.config import DetectorConfig
+    from harness.hookspecs import hookimpl
+
+    factory = f"{__name__}:FileWeightedDetector"
+
+    class Versions:
+        @hookimpl
+        def exifbench_detectors(self):
+            return [DetectorSpec("det-v1", "test", "", "", factory, version="1"),
+                    DetectorSpec("det-v2", "test", "", "", factory, version="2"),
+                    DetectorSpec("det-none", "test", "", "", factory)]
+
+    np.save(tmp_path / "w.npy", np.array([1.0]))
+    pm = plugins.plugin_manager()
+    pm.register(Versions(), name="versions")
+    plugins.detectors.cache_clear()
+    try:
+        params = {"coefficients": str(tmp_path / "w.npy")}
+        keys = {n: _plan_detector(DetectorConfig(n, params)).key for n in ("det-v1", "det-v2", "det-none")}
+        import hashlib
+
+        planned = _plan_detector(DetectorConfig("det-none", params))
+        unversioned = hashlib.sha256(f"det-none|{planned.params_hash}|{planned.weights_sha256}".encode()).hexdigest()
+    finally:
+        pm.unregister(name="versions")
+        plugins.detectors.cache_clear()
+    assert len(set(keys.values())) == 3 and keys["det-none"] == unversioned

@@ -106,7 +106,8 @@ def _plan_detector(cfg: DetectorConfig) -> PlannedDetector:
     engine = cfg.param_dict
     wsha = weights_sha256(params, spec.path_params)
     phash = params_hash(params)
-    key = hashlib.sha256(f"{cfg.name}|{phash}|{wsha}".encode()).hexdigest()
+    identity = f"{cfg.name}|{phash}|{wsha}" + (f"|v{spec.version}" if spec.version else "")
+    key = hashlib.sha256(identity.encode()).hexdigest()
     generators, datasets = trained_on(path_params(params, spec.path_params).values())
     return PlannedDetector(cfg.display_name, cfg.name, params, engine.get("num_gpus"), int(engine.get("actors", 1)),
                            key, phash, wsha, seen_generators=generators, seen_datasets=datasets)

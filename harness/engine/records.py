@@ -1,11 +1,13 @@
 """Run records: the provenance of a sweep, written as ``RUN_DIR/run.json``.
 
 Keys: ``run_id``; ``created``; ``config`` (the parsed TOML) and ``config_path``;
-``versions`` (python, exifbench, torch, ray, numpy, scikit-learn, pillow, platform);
+``versions`` (python, platform, exifbench, the libraries the numbers depend on, and every
+distribution that provides exifbench plugins);
 ``git_commit`` (of the working tree the code ran from, or null); ``seed``;
 ``datasets`` (name, layout, root, n_samples, n_real, n_fake, and ``data_sha256``, a hash of
-the sorted sample ids and labels); ``detectors`` (label, name, params, params hash,
-weights sha256, threshold); ``perturbations`` (canonical specs and plugin versions);
+the sorted sample ids and labels); ``detectors`` (display name, name, params, params hash,
+weights sha256, threshold, ``trained_on``: generators and datasets of its checkpoints);
+``bootstrap`` (replicates, level, seed, method); ``perturbations`` (canonical specs and plugin versions);
 ``cells`` (total, cached, computed, failed); ``engine`` (seconds until the models had loaded,
 busy seconds of preparation and of scoring, wall seconds of the compute phase, their overlap
 ratio, chunks, and where each detector's model ran: node id, pid, device); ``elapsed_s``.
@@ -29,8 +31,12 @@ def new_run_id() -> str:
 
 
 def versions() -> dict[str, str]:
+    """The versions of Python, the libraries the numbers depend on, and every distribution
+    that provides exifbench plugins (third-party ones included)."""
     out = {"python": platform.python_version(), "platform": platform.platform()}
-    for dist in ("exifbench", "torch", "torchvision", "ray", "numpy", "scikit-learn", "pillow", "pandas"):
+    plugins = {ep.dist.name for ep in metadata.entry_points(group="exifbench") if ep.dist is not None}
+    for dist in ("exifbench", "torch", "torchvision", "ray", "numpy", "scipy", "scikit-learn", "statsmodels", "pillow",
+                 "pandas", *sorted(plugins - {"exifbench"})):
         try:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:

@@ -25,7 +25,8 @@ from harness.stats import Bootstrap
 
 
 def _scores(signals: dict[str, float], *, dataset: str = "d", generators=("g1", "g2"), n_real: int = 120,
-            n_fake: int = 80, perturbations=("none",), twins: dict[str, str] | None = None, seed: int = 0) -> list[dict]:
+            n_fake: int = 80, perturbations=("none",), twins: dict[str, str] | None = None,
+            seed: int = 0) -> list[dict]:
     """Score rows: a detector's score is normal around ``signal`` for fakes, 0 for reals; a
     twin (``{"twin": "original"}``) has exactly its original's scores."""
     rng = np.random.default_rng(seed)
@@ -114,9 +115,9 @@ def test_equal_detectors_on_one_generator_share_rank_1_by_delong(tmp_path):
 
 def test_adjacent_p_values_are_holm_adjusted_before_ranks_are_shared():
     """Raw p-values 0.04 and 0.03 are both below 0.05; Holm over the two pairs makes them 0.06."""
-    comparisons = pd.DataFrame([
-        {"dataset": "d", "generator": "mean", "perturbation": "none", "detector_a": "a", "detector_b": "b", "p_ap": 0.04},
-        {"dataset": "d", "generator": "mean", "perturbation": "none", "detector_a": "b", "detector_b": "c", "p_ap": 0.03}])
+    pair = {"dataset": "d", "generator": "mean", "perturbation": "none"}
+    comparisons = pd.DataFrame([{**pair, "detector_a": "a", "detector_b": "b", "p_ap": 0.04},
+                                {**pair, "detector_a": "b", "detector_b": "c", "p_ap": 0.03}])
     ranks = rank_groups(["a", "b", "c"], "ap", comparisons, dataset="d", perturbation="none", generators=["g1", "g2"],
                         alpha=0.05)
     assert ranks.labels == ["1", "=1", "=1"]
@@ -288,7 +289,8 @@ def test_the_html_page_in_a_browser_loads_sorts_and_filters(tmp_path):
         descending = _column(page, "all-results", auc)
         total = len(_column(page, "all-results", 0))
         page.select_option("#filter-dataset", "cameras")
-        cameras = page.eval_on_selector_all("#all-results tbody tr:not([hidden])", "rows => rows.map(r => r.dataset.dataset)")
+        cameras = page.eval_on_selector_all("#all-results tbody tr:not([hidden])",
+                                            "rows => rows.map(r => r.dataset.dataset)")
         page.select_option("#filter-perturbation", "none")
         both = len(_column(page, "all-results", 0))
         browser.close()
@@ -311,9 +313,10 @@ def test_robustness_plots_carry_interval_bands_and_heatmap_cells_their_intervals
     perts = ("none", "jpeg(quality=50)")
     run = _run(tmp_path, _scores({"a": 2.0, "b": 0.5}, perturbations=perts), perturbations=perts)
     bands, texts = [], []
-    real_fill, real_text = matplotlib.axes.Axes.fill_between, matplotlib.axes.Axes.text
-    monkeypatch.setattr(matplotlib.axes.Axes, "fill_between", lambda ax, *a, **k: bands.append(a) or real_fill(ax, *a, **k))
-    monkeypatch.setattr(matplotlib.axes.Axes, "text", lambda ax, x, y, s, *a, **k: texts.append(s) or real_text(ax, x, y, s, *a, **k))
+    Axes = matplotlib.axes.Axes
+    real_fill, real_text = Axes.fill_between, Axes.text
+    monkeypatch.setattr(Axes, "fill_between", lambda ax, *a, **k: bands.append(a) or real_fill(ax, *a, **k))
+    monkeypatch.setattr(Axes, "text", lambda ax, x, y, s, *a, **k: texts.append(s) or real_text(ax, x, y, s, *a, **k))
     made = plots._draw(read_outputs(run), LeaderboardSpec(), tmp_path)
     assert [p.name for p in made] == ["robustness_jpeg.png", "heatmap.png"]
     means = pd.read_csv(run / "means.csv").query("group == 'all' and detector == 'a'").set_index("perturbation")

@@ -95,8 +95,8 @@ _SCRIPT = """
 
 def html_page(title: str, out: RunOutputs, sections: dict[str, list[Table]], everything: Table,
               plots: Sequence[Path], style: Style) -> str:
-    body = [f"<h1>{html.escape(title)}</h1>", _provenance(out), f'<p class="note">{html.escape(interval_note(out))}</p>',
-            _filters(out)]
+    body = [f"<h1>{html.escape(title)}</h1>", _provenance(out),
+            f'<p class="note">{html.escape(interval_note(out))}</p>', _filters(out)]
     for n, (dataset, tables) in enumerate(sections.items()):
         body.append(_dataset_section(dataset, tables, style, n))
     body.append(f'<section><h2>{html.escape(everything.title)}</h2>{everything.html(style, "all-results")}</section>')

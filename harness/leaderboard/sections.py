@@ -33,10 +33,10 @@ def dataset_tables(out: RunOutputs, spec: LeaderboardSpec, dataset: str) -> list
     if not labelled.empty:
         tables += [t for t in (main_table(out, spec, dataset, labelled), robustness_table(out, spec, dataset)) if t]
     if (rows["generator"] == "real").any():
-        tables.append(real_only_table(out, spec, rows[rows["generator"] == "real"]))
+        tables.append(real_only_table(out, rows[rows["generator"] == "real"]))
     fakes_only = rows[(rows["generator"] != "real") & (rows["n_real"] == 0)]
     if not fakes_only.empty:
-        tables.append(fake_only_table(out, spec, fakes_only))
+        tables.append(fake_only_table(out, fakes_only))
     return tables
 
 
@@ -54,16 +54,24 @@ def main_table(out: RunOutputs, spec: LeaderboardSpec, dataset: str, labelled: p
     seen = _seen(ref)
     split = any(seen.values())
     table = Table("main", dataset, _main_columns(spec, gens, split), intro=_intro(spec, gens))
-    for i, (det, label, position, shared) in enumerate(zip(detectors, ranks.labels, ranks.positions, ranks.shared)):
-        counts = _counts(ref[ref["detector"] == det])
-        row: list = [Label(label, i + 1), det] + [metric_cell(means.get("all", {}).get(det, {}), c, *counts) for c in spec.columns]
-        if split:
-            row += [_group_cell(means, group, det, spec.rank_by, counts) for group in ("unseen", "seen")]
-        row += [_generator_cell(ref, det, g, spec.rank_by, seen.get(det, set())) for g in gens]
+    ranked = zip(detectors, ranks.labels, ranks.positions, ranks.shared)
+    for place, (det, label, position, shared) in enumerate(ranked, start=1):
+        row = [Label(label, place), det, *_main_cells(spec, ref, means, det, gens, seen.get(det, set()), split)]
         table.add(row, {"dataset": dataset, "perturbation": spec.reference_perturbation}, rank=position,
                   rank_shared=shared, seen_generators=",".join(sorted(seen.get(det, ()))))
-    table.notes = _main_notes(out, spec, ref, ranks.note, seen, means, table)
+    table.notes = _main_notes(spec, ref, ranks.note, seen, means, table)
     return table
+
+
+def _main_cells(spec: LeaderboardSpec, ref: pd.DataFrame, means: dict, det: str, gens: list[str], seen: set[str],
+                split: bool) -> list[Cell]:
+    """A detector's means over all generators, over unseen and seen ones (when any is
+    seen), and its ranking metric per generator."""
+    counts = _counts(ref[ref["detector"] == det])
+    cells = [metric_cell(means.get("all", {}).get(det, {}), c, *counts) for c in spec.columns]
+    if split:
+        cells += [_group_cell(means, group, det, spec.rank_by, counts) for group in ("unseen", "seen")]
+    return cells + [_generator_cell(ref, det, g, spec.rank_by, seen) for g in gens]
 
 
 def _main_columns(spec: LeaderboardSpec, gens: list[str], split: bool) -> list[str]:
@@ -127,7 +135,7 @@ def _generator_cell(ref: pd.DataFrame, det: str, gen: str, metric: str, seen: se
     return metric_cell(rows[0], metric, rows[0]["n_real"], rows[0]["n_fake"], SEEN_MARK if gen in seen else "")
 
 
-def _main_notes(out: RunOutputs, spec: LeaderboardSpec, ref: pd.DataFrame, rule: str, seen: dict[str, set[str]],
+def _main_notes(spec: LeaderboardSpec, ref: pd.DataFrame, rule: str, seen: dict[str, set[str]],
                 means: dict, table: Table) -> list[str]:
     notes = [rule] if rule else []
     if "ap" in (spec.rank_by, *spec.columns) and "ap_chance" in ref.columns:
@@ -204,7 +212,7 @@ def _by_grid(rows: pd.DataFrame, out: RunOutputs) -> pd.DataFrame:
         ["_p", "generator", "detector"])
 
 
-def real_only_table(out: RunOutputs, spec: LeaderboardSpec, rows: pd.DataFrame) -> Table:
+def real_only_table(out: RunOutputs, rows: pd.DataFrame) -> Table:
     """Reals without generated images: the false-positive rate, 1 - real_acc, with the
     interval [1 - real_acc_hi, 1 - real_acc_lo]."""
     table = Table("real-only", "Real images only: false-positive rate",
@@ -219,7 +227,7 @@ def real_only_table(out: RunOutputs, spec: LeaderboardSpec, rows: pd.DataFrame) 
     return table
 
 
-def fake_only_table(out: RunOutputs, spec: LeaderboardSpec, rows: pd.DataFrame) -> Table:
+def fake_only_table(out: RunOutputs, rows: pd.DataFrame) -> Table:
     """Generated images without reals: the detection rate (fake_acc)."""
     seen = _seen(rows)
     table = Table("fake-only", "Generated images only: detection rate",

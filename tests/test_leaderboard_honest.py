@@ -252,14 +252,19 @@ def test_the_html_page_is_self_contained_and_reads_without_javascript(tmp_path):
     assert "0123abc" in text and "config sha256" in text and "200 replicates" in text and "numpy" in text
 
 
-def _browser():
-    """Debian's chromium (or another Chromium found on PATH) for playwright; skip when none."""
-    pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
+def _browser() -> str:
+    """Debian's chromium (or another Chromium on PATH, or one playwright installed itself)
+    for playwright; skip when there is none."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
     for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
         path = shutil.which(name)
         if path:
             return path
-    pytest.skip("no Chromium browser found on PATH (Debian: apt-get install chromium)")
+    with sync_api.sync_playwright() as p:
+        bundled = p.chromium.executable_path
+    if Path(bundled).is_file():
+        return bundled
+    pytest.skip("no Chromium browser found on PATH or installed by playwright (Debian: apt-get install chromium)")
 
 
 def _column(page, table: str, index: int) -> list[str]:

@@ -140,7 +140,8 @@ def run_demo(out: str | Path, protocol: str = "harmonised", address: str | None 
     log(f"zoo ({protocol} protocol): " + ", ".join(f"{k} {v}" for k, v in zoo.counts.items()))
     skipped = [n for n, s in detectors().items() if not any(j.detector == n for j in demo_jobs())]
     if skipped:
-        log(f"not in the demo (need weights that cannot be fetched here): {', '.join(skipped)}")
+        log(f"not in the demo (no demo job: weights that cannot be fetched here, or a third-party plugin): "
+            f"{', '.join(skipped)}")
     checkpoints = _train_all(zoo, address, log)
     config = _sweep_config(zoo, checkpoints)
     result = run_sweep(config, out, address=address, quiet=quiet)

@@ -190,11 +190,21 @@ def apply_chain(chain: Chain, image: Image.Image, seed: int, registry=None) -> I
         out = spec.apply(out, rng, **{**params, **dict(step.params)})
         if out.mode != "RGB":
             out = out.convert("RGB")
+    return pixels_only(out)
+
+
+def pixels_only(image: Image.Image) -> Image.Image:
+    """The image without the metadata Pillow carries along (EXIF, ICC, ...): a perturbed
+    image is pixels only, as every perturbation's ``metadata`` says; Pillow's crop, resize
+    and convert would otherwise pass the input file's EXIF and ICC profile through."""
+    if not image.info and not image.getexif():
+        return image
+    out = Image.frombuffer(image.mode, image.size, image.tobytes())
     return out
 
 
 def perturb(spec: str | Chain, image: Image.Image, seed: int = 0) -> Image.Image:
-    """Apply one perturbation spec to an RGB image (public helper ``harness.chains``).
+    """Apply one perturbation spec to an RGB image (public helper ``harness.perturb``).
 
     ``seed`` seeds the stochastic steps; the sweep engine derives it per sample with
     :func:`derive_seed`.

@@ -146,7 +146,7 @@ def outside_detector():
 
 def _sweep_config(tmp_path, detector: str, coefficients: str):
     from harness.config import load_sweep
-    from tests.conftest import write_binary_folders
+    from tests.helpers import write_binary_folders
 
     data = write_binary_folders(tmp_path / "data", generators=("g",), n=2)
     path = tmp_path / "sweep.toml"

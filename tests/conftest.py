@@ -16,10 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import start_local_ray, write_binary_folders  # noqa: F401  (see below)
+from tests.helpers import start_local_ray, write_binary_folders
 
-# ``write_binary_folders`` is imported here only for tests/test_plugins.py, which still reads it
-# from this module; new code imports it from tests.helpers.
 
 #: node id of the running test when it is not marked ``ray``; None while Ray is allowed
 _test_without_ray: str | None = None

@@ -64,9 +64,15 @@ def merge_runs(run_dirs: Sequence[str | Path], out: str | Path, bootstrap: Boots
     generator_means(evaluation, seen).to_csv(out / "means.csv", index=False)
     compare_detectors(merged, bootstrap).to_csv(out / "comparisons.csv", index=False)
     perturbations = list({p["spec"]: p for r in records for p in r.get("perturbations", [])}.values())
-    record = {"run_id": "merged:" + ",".join(r.get("run_id", "?") for r in records), "merged_from": [str(d) for d in run_dirs],
-              "seed": bootstrap.seed, "perturbations": perturbations,
-              "detectors": [d for r in records for d in r.get("detectors", [])]}
+    record = {"run_id": "merged:" + ",".join(r.get("run_id", "?") for r in records),
+              "merged_from": [str(d) for d in run_dirs],
+              "git_commit": ",".join(sorted({str(r.get("git_commit")) for r in records})),
+              "config": {"merged": [r.get("config", {}) for r in records]},
+              "versions": records[-1].get("versions", {}), "seed": bootstrap.seed, "perturbations": perturbations,
+              "detectors": [d for r in records for d in r.get("detectors", [])],
+              "bootstrap": {"replicates": bootstrap.n_boot, "ci": bootstrap.ci, "seed": bootstrap.seed,
+                            "method": "stratified percentile bootstrap (reals by subset, fakes by generator); "
+                                      "comparisons: paired, Holm-adjusted"}}
     (out / "run.json").write_text(json.dumps(record, indent=1, default=str))
     return out
 

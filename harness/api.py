@@ -158,6 +158,9 @@ class DetectorSpec:
     #: (its code, not its checkpoint): it is part of the cache key, so no stale score is served.
     #: Empty (the default) keeps the keys of detectors that declare none.
     version: str = ""
+    #: the score is a probability of "generated" (a sigmoid or softmax output): the metrics then
+    #: include its calibration (Brier score, expected calibration error, a reliability plot)
+    score_is_probability: bool = False
 
     def create(self, **params: Any) -> "Detector":
         cls = resolve_factory(self.factory)

@@ -18,22 +18,24 @@ and perturbation under generator ``real``: its real accuracy is 1 - false-positi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from typing import Collection, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from harness.stats import (BOOTSTRAP_METRICS, Bootstrap, bootstrap_p_value, delong, delong_paired, holm,
-                           percentile_interval, replicate_metrics)
+                           percentile_interval, replicate_calibration, replicate_metrics)
 
 __all__ = ["METRIC_COLUMNS", "HIGHER_IS_BETTER", "MIN_REALS", "COMPARISON_COLUMNS", "Evaluation", "binary_metrics", "evaluate",
-           "compute_metrics", "compare_detectors", "generator_means", "MEAN_GROUPS", "mean_over_generators", "strata"]
+           "compute_metrics", "reliability", "CALIBRATION_METRICS", "compare_detectors", "generator_means", "MEAN_GROUPS", "mean_over_generators", "strata"]
 
 METRIC_COLUMNS = ["ap", "auc", "acc", "real_acc", "fake_acc", "bal_acc", "tpr_at_1fpr", "tpr_at_5fpr", "eer",
-                  "oracle_acc_test_tuned"]
+                  "oracle_acc_test_tuned", "brier", "ece"]
+#: calibration metrics: only for detectors whose score is a probability (``DetectorSpec.score_is_probability``)
+CALIBRATION_METRICS = ("brier", "ece")
 KEYS = ["detector", "dataset", "generator", "perturbation"]
 #: the direction of every metric (results.json says it, as evaluation harnesses' results do)
-HIGHER_IS_BETTER = {**{m: True for m in METRIC_COLUMNS}, "eer": False}
+HIGHER_IS_BETTER = {**{m: True for m in METRIC_COLUMNS}, "eer": False, "brier": False, "ece": False}
 #: reals a TPR at a false-positive rate needs (1% of 100 reals is one image); fewer give NaN
 MIN_REALS = {"tpr_at_1fpr": 100, "tpr_at_5fpr": 20}
 
@@ -144,8 +146,10 @@ def strata(scores: pd.DataFrame) -> pd.Series:
     return real.where(scores["label"] == 0, fake)
 
 
-def evaluate(scores: pd.DataFrame, bootstrap: Bootstrap | None = None) -> Evaluation:
-    """Every metrics row of a scores table, with bootstrap intervals when ``bootstrap`` is given."""
+def evaluate(scores: pd.DataFrame, bootstrap: Bootstrap | None = None, probabilities: Collection[str] = ()) -> Evaluation:
+    """Every metrics row of a scores table, with bootstrap intervals when ``bootstrap`` is
+    given; the Brier score and ECE for the detectors named in ``probabilities`` (those whose
+    score is a probability), NaN for the others."""
     resample = bootstrap is not None and bootstrap.n_boot > 0
     if resample:
         scores = scores.assign(_stratum=strata(scores))
@@ -161,18 +165,27 @@ def evaluate(scores: pd.DataFrame, bootstrap: Bootstrap | None = None) -> Evalua
                    ap_chance=n_fake / (n_real + n_fake) if n_real and n_fake else float("nan"))
         labels = np.r_[np.zeros(n_real, int), np.ones(n_fake, int)]
         row.update(binary_metrics(labels, np.r_[ok_real["score"].to_numpy(), ok_fake["score"].to_numpy()], threshold))
+        real_s, fake_s = ok_real["score"].to_numpy(), ok_fake["score"].to_numpy()
+        calibrated = key[0] in probabilities and n_real + n_fake > 0
+        if calibrated:
+            point = replicate_calibration(real_s, fake_s, np.ones((1, n_real)), np.ones((1, n_fake)))
+            row.update({m: float(point[m][0]) for m in CALIBRATION_METRICS})
         if weights is not None:
-            reps = replicate_metrics(ok_real["score"].to_numpy(), ok_fake["score"].to_numpy(),
-                                     weights.weights(ok_real), weights.weights(ok_fake), threshold)
+            wr, wf = weights.weights(ok_real), weights.weights(ok_fake)
+            reps = replicate_metrics(real_s, fake_s, wr, wf, threshold)
+            if calibrated:
+                reps.update(replicate_calibration(real_s, fake_s, wr, wf))
             replicates[key] = reps
-            for name, values in reps.items():
+            for name in (*BOOTSTRAP_METRICS, *CALIBRATION_METRICS):
+                values = reps.get(name, np.array([np.nan]))
                 row[f"{name}_lo"], row[f"{name}_hi"] = percentile_interval(values, bootstrap.ci)
             _, _, row["auc_delong_lo"], row["auc_delong_hi"] = delong(ok_real["score"], ok_fake["score"], bootstrap.ci)
         _blank_underpowered(row)
         rows.append(row)
     cols = KEYS + ["n_real", "n_fake", "n_failed", "threshold", "ap_chance"] + METRIC_COLUMNS
     if weights is not None:
-        cols += [f"{m}_{end}" for m in BOOTSTRAP_METRICS for end in ("lo", "hi")] + ["auc_delong_lo", "auc_delong_hi"]
+        cols += [f"{m}_{end}" for m in (*BOOTSTRAP_METRICS, *CALIBRATION_METRICS) for end in ("lo", "hi")]
+        cols += ["auc_delong_lo", "auc_delong_hi"]
     return Evaluation(pd.DataFrame(rows, columns=cols), replicates, bootstrap)
 
 
@@ -185,9 +198,27 @@ def _blank_underpowered(row: dict) -> None:
                     row[col] = float("nan")
 
 
-def compute_metrics(scores: pd.DataFrame, bootstrap: Bootstrap | None = None) -> pd.DataFrame:
+def compute_metrics(scores: pd.DataFrame, bootstrap: Bootstrap | None = None,
+                    probabilities: Collection[str] = ()) -> pd.DataFrame:
     """The metrics table from a scores table (columns as in ``scores.parquet``)."""
-    return evaluate(scores, bootstrap).metrics
+    return evaluate(scores, bootstrap, probabilities).metrics
+
+
+def reliability(scores: pd.DataFrame, probabilities: Collection[str], bins: int = 10) -> pd.DataFrame:
+    """Reliability diagram data of the probability detectors: per (detector, dataset,
+    perturbation) and equal-width bin of the score, the images, their mean score and the
+    fraction of them that are generated (all generators and reals of the dataset pooled)."""
+    ok = _ok(scores[scores["detector"].isin(list(probabilities))])
+    if ok.empty:
+        return pd.DataFrame(columns=["detector", "dataset", "perturbation", "bin_lo", "bin_hi", "n", "mean_score",
+                                     "fraction_generated"])
+    which = np.minimum((np.clip(ok["score"].to_numpy(), 0, 1) * bins).astype(int), bins - 1)
+    table = (ok.assign(bin=which).groupby(["detector", "dataset", "perturbation", "bin"], sort=True)
+             .agg(n=("score", "size"), mean_score=("score", "mean"), fraction_generated=("label", "mean"))
+             .reset_index())
+    table.insert(3, "bin_lo", table.pop("bin") / bins)
+    table.insert(4, "bin_hi", table["bin_lo"] + 1 / bins)
+    return table
 
 
 def mean_over_generators(metrics: pd.DataFrame, columns: list[str] | None = None) -> pd.DataFrame:
@@ -306,8 +337,12 @@ def generator_means(evaluation: Evaluation, seen: Mapping[str, Sequence[str]] | 
                    "generators": ",".join(sorted(gens)), "n_generators": len(gens)}
             row.update({m: float(rows_of[m].mean()) for m in METRIC_COLUMNS})
             if boot is not None:
-                for m in BOOTSTRAP_METRICS:
-                    reps = np.mean([evaluation.replicates[(det, ds, g, pert)][m] for g in gens], axis=0)
+                for m in (*BOOTSTRAP_METRICS, *CALIBRATION_METRICS):
+                    per_gen = [evaluation.replicates[(det, ds, g, pert)].get(m) for g in gens]
+                    if any(r is None for r in per_gen):
+                        row[f"{m}_lo"] = row[f"{m}_hi"] = float("nan")
+                        continue
+                    reps = np.mean(per_gen, axis=0)
                     row[f"{m}_lo"], row[f"{m}_hi"] = percentile_interval(reps, boot.ci)
                     if rows_of[m].isna().any():  # a mean over a blank (under-powered) row is blank
                         row[m], row[f"{m}_lo"], row[f"{m}_hi"] = float("nan"), float("nan"), float("nan")

@@ -27,7 +27,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 __all__ = ["BOOTSTRAP_METRICS", "Bootstrap", "replicate_metrics", "percentile_interval", "delong", "delong_paired",
-           "bootstrap_p_value", "holm", "mean_replicates"]
+           "bootstrap_p_value", "holm", "mean_replicates", "replicate_calibration"]
 
 #: the metrics that get bootstrap intervals (``<metric>_lo``, ``<metric>_hi``)
 BOOTSTRAP_METRICS = ("ap", "auc", "acc", "real_acc", "fake_acc", "bal_acc", "tpr_at_1fpr", "tpr_at_5fpr")
@@ -188,3 +188,25 @@ def holm(p_values: Sequence[float]) -> np.ndarray:
 def mean_replicates(rows: Mapping[str, np.ndarray]) -> np.ndarray:
     """The replicates of a mean over rows (e.g. over generators): the mean of theirs."""
     return np.nanmean(np.vstack(list(rows.values())), axis=0)
+
+
+def replicate_calibration(real: np.ndarray, fake: np.ndarray, w_real: np.ndarray, w_fake: np.ndarray,
+                          bins: int = 10) -> dict[str, np.ndarray]:
+    """Brier score and expected calibration error of probability scores, per replicate.
+
+    ECE: equal-width bins of the predicted probability on [0, 1]; the weighted mean over bins
+    of |fraction generated - mean probability| (Guo et al., ICML 2017). Scores outside [0, 1]
+    are clipped into the end bins for the ECE and count as they are for the Brier score.
+    """
+    scores = np.concatenate([np.asarray(real, np.float64), np.asarray(fake, np.float64)])
+    labels = np.concatenate([np.zeros(len(real)), np.ones(len(fake))])
+    weights = np.concatenate([np.atleast_2d(w_real), np.atleast_2d(w_fake)], axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        total = weights.sum(axis=1)
+        brier = weights @ (scores - labels) ** 2 / total
+        which = np.minimum((np.clip(scores, 0, 1) * bins).astype(int), bins - 1)
+        member = np.eye(bins)[which]                      # (n, bins)
+        count = weights @ member                          # (B, bins)
+        gap = np.abs(weights @ (member * labels[:, None]) - weights @ (member * scores[:, None]))
+        ece = gap.sum(axis=1) / total                     # sum over bins of count * |mean y - mean p| / N
+    return {"brier": brier, "ece": np.where(count.sum(axis=1) > 0, ece, np.nan)}

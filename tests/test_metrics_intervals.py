@@ -108,3 +108,21 @@ def test_means_over_generators_split_seen_from_unseen_with_intervals():
     # a mean over two generators is tighter than either generator's own interval
     width = means.loc["all", "auc_hi"] - means.loc["all", "auc_lo"]
     assert width < (rows["auc_hi"] - rows["auc_lo"]).min()
+
+
+def test_calibration_of_probability_detectors_with_intervals_and_reliability_bins():
+    from sklearn.metrics import brier_score_loss
+
+    from harness.metrics import reliability
+
+    frame = _scores({"prob": 1.0, "other": 1.0})
+    frame["score"] = 1 / (1 + np.exp(-frame["score"]))  # a probability
+    m = evaluate(frame, Bootstrap(200, 0.95, 0), probabilities={"prob"}).metrics.set_index(["detector", "generator"])
+    part = frame[(frame["detector"] == "prob") & frame["generator"].isin(["real", "g1"])]
+    assert m.loc[("prob", "g1"), "brier"] == pytest.approx(brier_score_loss(part["label"], part["score"]))
+    assert m.loc[("prob", "g1"), "brier_lo"] < m.loc[("prob", "g1"), "brier"] < m.loc[("prob", "g1"), "brier_hi"]
+    assert 0 < m.loc[("prob", "g1"), "ece"] < 1 and m.loc[("prob", "g1"), "ece_lo"] <= m.loc[("prob", "g1"), "ece"]
+    assert np.isnan(m.loc[("other", "g1"), "brier"]) and np.isnan(m.loc[("other", "g1"), "ece_hi"])
+    bins = reliability(frame, {"prob"})
+    assert set(bins["detector"]) == {"prob"} and bins["n"].sum() == (frame["detector"] == "prob").sum()
+    assert ((bins["mean_score"] >= bins["bin_lo"]) & (bins["mean_score"] <= bins["bin_hi"])).all()

@@ -24,6 +24,7 @@ def exifbench_detectors() -> list[DetectorSpec]:
             summary="ResNet-50, one logit, trained with blur+JPEG augmentation (CNNDetection)",
             paper="Wang et al., CNN-generated images are surprisingly easy to spot... for now, CVPR 2020",
             factory="detectors.cnnspot.model:CNNSpotDetector",
+            score_is_probability=True,
             path_params={"checkpoint": (), "init": ()},
             defaults={"preset": "paper"},
             trainable=True,

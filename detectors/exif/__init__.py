@@ -37,6 +37,7 @@ def exifbench_detectors() -> list[DetectorSpec]:
             summary="binary classifier of the SDAIE architecture, distilled from the EXIF-pretext backbone",
             paper=PAPER,
             factory="detectors.exif.bc:ExifBinaryDetector",
+            score_is_probability=True,
             path_params={"checkpoint": (), "backbone": ("random",)},
             defaults={"tiling": "center", "epochs": 15, "batch_size": 100, "lr": 1e-3, "alpha": 0.05},
             trainable=True,

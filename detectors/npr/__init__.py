@@ -23,6 +23,7 @@ def exifbench_detectors() -> list[DetectorSpec]:
             paper="Tan et al., Rethinking the Up-Sampling Operations in CNN-based Generative Network "
                   "for Generalizable Deepfake Detection, CVPR 2024",
             factory="detectors.npr.model:NPRDetector",
+            score_is_probability=True,
             path_params={"checkpoint": (), "init": ()},
             defaults={"preset": "paper"},
             trainable=True,

@@ -18,6 +18,7 @@ def exifbench_detectors() -> list[DetectorSpec]:
             summary="azimuthally averaged log power spectrum + logistic regression",
             paper="Durall et al., Watch your Up-Convolution, CVPR 2020",
             factory="detectors.spectrum.model:SpectrumDetector",
+            score_is_probability=True,
             path_params={"checkpoint": ()},
             defaults={"n_bins": 300, "interpolation": "cubic", "C": 1.0},
             trainable=True,

@@ -26,6 +26,7 @@ def exifbench_detectors() -> list[DetectorSpec]:
             paper="Ojha et al., Towards Universal Fake Image Detectors that Generalize Across "
                   "Generative Models, CVPR 2023",
             factory="detectors.univfd.model:UnivFDDetector",
+            score_is_probability=True,
             path_params={"checkpoint": (), "clip_weights": ()},
             defaults={},
             trainable=True,

@@ -73,6 +73,7 @@ class PlannedDetector:
     #: generators (and datasets) the checkpoints in its parameters were trained on
     seen_generators: tuple[str, ...] = ()
     seen_datasets: tuple[str, ...] = ()
+    score_is_probability: bool = False
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,8 @@ def _plan_detector(cfg: DetectorConfig) -> PlannedDetector:
     key = hashlib.sha256(identity.encode()).hexdigest()
     generators, datasets = trained_on(path_params(params, spec.path_params).values())
     return PlannedDetector(cfg.display_name, cfg.name, params, engine.get("num_gpus"), int(engine.get("actors", 1)),
-                           key, phash, wsha, seen_generators=generators, seen_datasets=datasets)
+                           key, phash, wsha, seen_generators=generators, seen_datasets=datasets,
+                           score_is_probability=spec.score_is_probability)
 
 
 def trained_on(paths) -> tuple[tuple[str, ...], tuple[str, ...]]:

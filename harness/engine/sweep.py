@@ -103,7 +103,8 @@ def scores_frame(plan: Plan, cache: ScoreCache, run_id: str) -> pd.DataFrame:
 
 
 def write_metrics(frame: pd.DataFrame, out: Path, cache: ScoreCache, settings: MetricsConfig = MetricsConfig(),
-                  seed: int = 0, seen: Mapping[str, Sequence[str]] | None = None) -> None:
+                  seed: int = 0, seen: Mapping[str, Sequence[str]] | None = None,
+                  probabilities: Sequence[str] = ()) -> None:
     """``metrics.csv``, ``means.csv`` (means over generators: all, unseen, seen) and
     ``comparisons.csv`` of ``frame`` into the folder ``out``: derived
     artefacts (:mod:`harness.derived_cache`) of the rows' content, the bootstrap settings,
@@ -111,24 +112,28 @@ def write_metrics(frame: pd.DataFrame, out: Path, cache: ScoreCache, settings: M
     rows are all cached copies the files instead of recomputing them.
 
     ``seen`` maps a detector (as in the ``detector`` column) to the generators its
-    checkpoints were trained on: those rows get ``seen = True``."""
+    checkpoints were trained on: those rows get ``seen = True``. ``probabilities`` names the
+    detectors whose score is a probability: their rows get the Brier score and ECE, and
+    ``reliability.csv`` their reliability diagram."""
     from harness import metrics, stats
 
     seen = {k: sorted(v) for k, v in (seen or {}).items()}
     rows = pd.util.hash_pandas_object(frame.drop(columns=["run_id"]), index=False).to_numpy().tobytes()
-    setup = json.dumps({"bootstrap": settings.bootstrap, "ci": settings.ci, "seed": seed, "seen": seen},
-                       sort_keys=True).encode()
+    probabilities = sorted(probabilities)
+    setup = json.dumps({"bootstrap": settings.bootstrap, "ci": settings.ci, "seed": seed, "seen": seen,
+                        "probabilities": probabilities}, sort_keys=True).encode()
 
     def make(folder: Path) -> list[Path]:
         boot = Bootstrap(settings.bootstrap, settings.ci, seed) if settings.bootstrap else None
-        evaluation = metrics.evaluate(frame, boot)
+        evaluation = metrics.evaluate(frame, boot, probabilities)
         table = evaluation.metrics
         table.insert(4, "seen", [g in seen.get(d, ()) for d, g in zip(table["detector"], table["generator"])])
         table.to_csv(folder / "metrics.csv", index=False)
         metrics.generator_means(evaluation, seen).to_csv(folder / "means.csv", index=False)
         metrics.compare_detectors(frame, boot or Bootstrap(0, settings.ci, seed)).to_csv(
             folder / "comparisons.csv", index=False)
-        return [folder / "metrics.csv", folder / "means.csv", folder / "comparisons.csv"]
+        metrics.reliability(frame, probabilities).to_csv(folder / "reliability.csv", index=False)
+        return [folder / "metrics.csv", folder / "means.csv", folder / "comparisons.csv", folder / "reliability.csv"]
 
     root = Path(cache.path).parent if cache.path != ":memory:" else None
     key = derived_key(metrics, "scikit-learn", inspect.getsource(stats).encode(), setup, rows)
@@ -184,7 +189,8 @@ def _run_record(config: SweepConfig, plan: Plan, run_id: str, result: dict[str, 
         "detectors": [{"display_name": d.display_name, "name": d.name, "params": dict(d.params),
                        "params_hash": d.params_hash, "weights_sha256": d.weights_sha256,
                        "threshold": thresholds.get(d.display_name),
-                       "trained_on": {"generators": list(d.seen_generators), "datasets": list(d.seen_datasets)}}
+                       "trained_on": {"generators": list(d.seen_generators), "datasets": list(d.seen_datasets)},
+                       "score_is_probability": d.score_is_probability}
                       for d in plan.detectors],
         "bootstrap": {"replicates": config.metrics.bootstrap, "ci": config.metrics.ci, "seed": config.run.seed,
                       "method": "stratified percentile bootstrap (reals by subset, fakes by generator); "
@@ -228,7 +234,8 @@ def run_sweep(config: SweepConfig, out: str | Path, *, address: str | None = Non
     frame = scores_frame(plan, cache, run_id)
     frame.to_parquet(out / "scores.parquet", index=False)
     write_metrics(frame, out, cache, config.metrics, config.run.seed,
-                  {d.display_name: d.seen_generators for d in plan.detectors})
+                  {d.display_name: d.seen_generators for d in plan.detectors},
+                  [d.display_name for d in plan.detectors if d.score_is_probability])
     failed = int(frame["error"].notna().sum())
     result = {"total": len(plan.cells), "cached": len(plan.cells) - len(missing), "computed": len(missing),
               "failed": failed}

@@ -31,6 +31,7 @@ class RunOutputs:
     means: pd.DataFrame
     comparisons: pd.DataFrame | None = None
     record: dict[str, Any] = field(default_factory=dict)
+    reliability: pd.DataFrame | None = None  # reliability.csv: the probability detectors' calibration bins
 
     @property
     def has_intervals(self) -> bool:
@@ -55,7 +56,8 @@ def read_outputs(run_dir: Path) -> RunOutputs:
     means = _read_means(run_dir / "means.csv", metrics)
     comparisons = pd.read_csv(run_dir / "comparisons.csv", keep_default_na=False, na_values=[""]) \
         if (run_dir / "comparisons.csv").is_file() else None
-    return RunOutputs(metrics, means, comparisons, record)
+    reliability = pd.read_csv(run_dir / "reliability.csv") if (run_dir / "reliability.csv").is_file() else None
+    return RunOutputs(metrics, means, comparisons, record, reliability)
 
 
 def _read_means(path: Path, metrics: pd.DataFrame) -> pd.DataFrame:

@@ -27,7 +27,9 @@ def draw_plots(out: RunOutputs, spec: LeaderboardSpec, run_dir: Path) -> list[Pa
     """The plots, copied into ``run_dir`` (from the cache when their inputs are unchanged)."""
     inputs = (json.dumps([repr(spec), out.order]).encode(),
               pd.util.hash_pandas_object(out.metrics, index=False).to_numpy().tobytes(),
-              pd.util.hash_pandas_object(out.means, index=False).to_numpy().tobytes())
+              pd.util.hash_pandas_object(out.means, index=False).to_numpy().tobytes(),
+              b"" if out.reliability is None else
+              pd.util.hash_pandas_object(out.reliability, index=False).to_numpy().tobytes())
     key = derived_key(sys.modules[__name__], "matplotlib", *inputs)
     copied = []
     for made in derived_files("plots", key, lambda folder: _draw(out, spec, folder)):
@@ -47,7 +49,27 @@ def _draw(out: RunOutputs, spec: LeaderboardSpec, folder: Path) -> list[Path]:
                       & (out.metrics["generator"] != "real")]
     if not ref.empty:
         made.append(_heatmap(ref, spec, folder))
+    if out.reliability is not None:
+        bins = out.reliability[out.reliability["perturbation"] == spec.reference_perturbation]
+        if not bins.empty:
+            made.append(_reliability(bins, folder))
     return made
+
+
+def _reliability(bins: pd.DataFrame, folder: Path) -> Path:
+    """Fraction generated against mean predicted probability, per bin, a line per detector."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="perfectly calibrated")
+    for (det, ds), part in bins.groupby(["detector", "dataset"]):
+        name = det if bins["dataset"].nunique() == 1 else f"{det} ({ds})"
+        ax.plot(part["mean_score"], part["fraction_generated"], marker="o", label=name)
+    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="mean predicted P(generated) in the bin",
+           ylabel="fraction generated in the bin", title="Reliability (10 equal-width bins)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, folder / "reliability.png")
 
 
 def _kinds(order: list[str]) -> dict[str, list[str]]:

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from harness.api import ConfigError
-from harness.metrics import compare_detectors, evaluate, generator_means
+from harness.metrics import compare_detectors, evaluate, generator_means, reliability
 from harness.stats import Bootstrap, bootstrap_p_value, holm, percentile_interval
 
 __all__ = ["read_run", "merge_runs", "compare_runs"]
@@ -57,11 +57,13 @@ def merge_runs(run_dirs: Sequence[str | Path], out: str | Path, bootstrap: Boots
     merged.to_parquet(out / "scores.parquet", index=False)
     seen = {d["display_name"]: d.get("trained_on", {}).get("generators", [])
             for r in records for d in r.get("detectors", [])}
-    evaluation = evaluate(merged, bootstrap)
+    probabilities = {d["display_name"] for r in records for d in r.get("detectors", []) if d.get("score_is_probability")}
+    evaluation = evaluate(merged, bootstrap, probabilities)
     table = evaluation.metrics
     table.insert(4, "seen", [g in seen.get(d, ()) for d, g in zip(table["detector"], table["generator"])])
     table.to_csv(out / "metrics.csv", index=False)
     generator_means(evaluation, seen).to_csv(out / "means.csv", index=False)
+    reliability(merged, probabilities).to_csv(out / "reliability.csv", index=False)
     compare_detectors(merged, bootstrap).to_csv(out / "comparisons.csv", index=False)
     perturbations = list({p["spec"]: p for r in records for p in r.get("perturbations", [])}.values())
     record = {"run_id": "merged:" + ",".join(r.get("run_id", "?") for r in records),

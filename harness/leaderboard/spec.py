@@ -27,7 +27,7 @@ class LeaderboardSpec:
 
     title: str = "exifbench leaderboard"
     rank_by: str = "ap"
-    columns: tuple[str, ...] = ("ap", "auc", "bal_acc", "real_acc", "fake_acc", "tpr_at_5fpr", "eer")
+    columns: tuple[str, ...] = ("ap", "auc", "bal_acc", "real_acc", "fake_acc", "tpr_at_5fpr", "eer", "brier", "ece")
     reference_perturbation: str = "none"
     robustness_metric: str = "ap"
     heatmap_metric: str = "ap"

@@ -18,6 +18,7 @@ and perturbation under generator ``real``: its real accuracy is 1 - false-positi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Collection, Mapping, Sequence
 
 import numpy as np
@@ -27,7 +28,7 @@ from harness.stats import (BOOTSTRAP_METRICS, Bootstrap, bootstrap_p_value, delo
                            percentile_interval, replicate_calibration, replicate_metrics)
 
 __all__ = ["METRIC_COLUMNS", "HIGHER_IS_BETTER", "MIN_REALS", "COMPARISON_COLUMNS", "Evaluation", "binary_metrics", "evaluate",
-           "compute_metrics", "reliability", "CALIBRATION_METRICS", "compare_detectors", "generator_means", "MEAN_GROUPS", "mean_over_generators", "strata"]
+           "compute_metrics", "write_tables", "reliability", "CALIBRATION_METRICS", "compare_detectors", "generator_means", "MEAN_GROUPS", "mean_over_generators", "strata"]
 
 METRIC_COLUMNS = ["ap", "auc", "acc", "real_acc", "fake_acc", "bal_acc", "tpr_at_1fpr", "tpr_at_5fpr", "eer",
                   "oracle_acc_test_tuned", "brier", "ece"]
@@ -187,6 +188,24 @@ def evaluate(scores: pd.DataFrame, bootstrap: Bootstrap | None = None, probabili
         cols += [f"{m}_{end}" for m in (*BOOTSTRAP_METRICS, *CALIBRATION_METRICS) for end in ("lo", "hi")]
         cols += ["auc_delong_lo", "auc_delong_hi"]
     return Evaluation(pd.DataFrame(rows, columns=cols), replicates, bootstrap)
+
+
+def write_tables(scores: pd.DataFrame, folder: Path, bootstrap: Bootstrap,
+                 seen: Mapping[str, Collection[str]] | None = None, probabilities: Collection[str] = ()) -> list[Path]:
+    """The tables of a run into ``folder``: ``metrics.csv`` (with ``seen``: the generators
+    each detector's checkpoints were trained on), ``means.csv``, ``comparisons.csv`` and
+    ``reliability.csv`` (the detectors in ``probabilities``). ``bootstrap.n_boot = 0``: no
+    intervals. Returns the paths, in that order."""
+    seen = seen or {}
+    evaluation = evaluate(scores, bootstrap, probabilities)
+    table = evaluation.metrics
+    table.insert(4, "seen", [g in seen.get(d, ()) for d, g in zip(table["detector"], table["generator"])])
+    paths = [folder / name for name in ("metrics.csv", "means.csv", "comparisons.csv", "reliability.csv")]
+    table.to_csv(paths[0], index=False)
+    generator_means(evaluation, seen).to_csv(paths[1], index=False)
+    compare_detectors(scores, bootstrap).to_csv(paths[2], index=False)
+    reliability(scores, probabilities).to_csv(paths[3], index=False)
+    return paths
 
 
 def _blank_underpowered(row: dict) -> None:

@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Sequence
 
 import numpy as np
 
 __all__ = ["BOOTSTRAP_METRICS", "Bootstrap", "replicate_metrics", "percentile_interval", "delong", "delong_paired",
-           "bootstrap_p_value", "holm", "mean_replicates", "replicate_calibration"]
+           "bootstrap_p_value", "holm", "replicate_calibration"]
 
 #: the metrics that get bootstrap intervals (``<metric>_lo``, ``<metric>_hi``)
 BOOTSTRAP_METRICS = ("ap", "auc", "acc", "real_acc", "fake_acc", "bal_acc", "tpr_at_1fpr", "tpr_at_5fpr")
@@ -183,11 +183,6 @@ def holm(p_values: Sequence[float]) -> np.ndarray:
     if ok.any():
         out[ok] = multipletests(p[ok], method="holm")[1]
     return out
-
-
-def mean_replicates(rows: Mapping[str, np.ndarray]) -> np.ndarray:
-    """The replicates of a mean over rows (e.g. over generators): the mean of theirs."""
-    return np.nanmean(np.vstack(list(rows.values())), axis=0)
 
 
 def replicate_calibration(real: np.ndarray, fake: np.ndarray, w_real: np.ndarray, w_fake: np.ndarray,

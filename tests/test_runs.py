@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from harness.cli import main
-from harness.leaderboard.runs import compare_runs, merge_runs
+from harness.leaderboard.runs import compare_runs
 from harness.stats import Bootstrap
 
 

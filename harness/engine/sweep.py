@@ -124,16 +124,7 @@ def write_metrics(frame: pd.DataFrame, out: Path, cache: ScoreCache, settings: M
                         "probabilities": probabilities}, sort_keys=True).encode()
 
     def make(folder: Path) -> list[Path]:
-        boot = Bootstrap(settings.bootstrap, settings.ci, seed) if settings.bootstrap else None
-        evaluation = metrics.evaluate(frame, boot, probabilities)
-        table = evaluation.metrics
-        table.insert(4, "seen", [g in seen.get(d, ()) for d, g in zip(table["detector"], table["generator"])])
-        table.to_csv(folder / "metrics.csv", index=False)
-        metrics.generator_means(evaluation, seen).to_csv(folder / "means.csv", index=False)
-        metrics.compare_detectors(frame, boot or Bootstrap(0, settings.ci, seed)).to_csv(
-            folder / "comparisons.csv", index=False)
-        metrics.reliability(frame, probabilities).to_csv(folder / "reliability.csv", index=False)
-        return [folder / "metrics.csv", folder / "means.csv", folder / "comparisons.csv", folder / "reliability.csv"]
+        return metrics.write_tables(frame, folder, Bootstrap(settings.bootstrap, settings.ci, seed), seen, probabilities)
 
     root = Path(cache.path).parent if cache.path != ":memory:" else None
     key = derived_key(metrics, "scikit-learn", inspect.getsource(stats).encode(), setup, rows)

@@ -13,6 +13,7 @@ unpaired otherwise (independent bootstraps of each run).
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 
@@ -20,7 +21,8 @@ import numpy as np
 import pandas as pd
 
 from harness.api import ConfigError
-from harness.metrics import compare_detectors, evaluate, generator_means, reliability
+from harness.files import atomic_write_text
+from harness.metrics import compare_detectors, evaluate, write_tables
 from harness.stats import Bootstrap, bootstrap_p_value, holm, percentile_interval
 
 __all__ = ["read_run", "merge_runs", "compare_runs"]
@@ -58,13 +60,7 @@ def merge_runs(run_dirs: Sequence[str | Path], out: str | Path, bootstrap: Boots
     seen = {d["display_name"]: d.get("trained_on", {}).get("generators", [])
             for r in records for d in r.get("detectors", [])}
     probabilities = {d["display_name"] for r in records for d in r.get("detectors", []) if d.get("score_is_probability")}
-    evaluation = evaluate(merged, bootstrap, probabilities)
-    table = evaluation.metrics
-    table.insert(4, "seen", [g in seen.get(d, ()) for d, g in zip(table["detector"], table["generator"])])
-    table.to_csv(out / "metrics.csv", index=False)
-    generator_means(evaluation, seen).to_csv(out / "means.csv", index=False)
-    reliability(merged, probabilities).to_csv(out / "reliability.csv", index=False)
-    compare_detectors(merged, bootstrap).to_csv(out / "comparisons.csv", index=False)
+    write_tables(merged, out, bootstrap, seen, probabilities)
     perturbations = list({p["spec"]: p for r in records for p in r.get("perturbations", [])}.values())
     record = {"run_id": "merged:" + ",".join(r.get("run_id", "?") for r in records),
               "merged_from": [str(d) for d in run_dirs],
@@ -75,7 +71,7 @@ def merge_runs(run_dirs: Sequence[str | Path], out: str | Path, bootstrap: Boots
               "bootstrap": {"replicates": bootstrap.n_boot, "ci": bootstrap.ci, "seed": bootstrap.seed,
                             "method": "stratified percentile bootstrap (reals by subset, fakes by generator); "
                                       "comparisons: paired, Holm-adjusted"}}
-    (out / "run.json").write_text(json.dumps(record, indent=1, default=str))
+    atomic_write_text(out / "run.json", json.dumps(record, indent=1, default=str))
     return out
 
 
@@ -128,8 +124,8 @@ def _oriented(row: dict, first_is_a: bool, name_a: str, name_b: str) -> dict:
 
 def _unpaired(name_a: str, a: pd.DataFrame, name_b: str, b: pd.DataFrame, bootstrap: Bootstrap) -> list[dict]:
     """No image in common: independent bootstraps of the two runs."""
-    ev_a = evaluate(a, Bootstrap(bootstrap.n_boot, bootstrap.ci, bootstrap.seed))
-    ev_b = evaluate(b, Bootstrap(bootstrap.n_boot, bootstrap.ci, bootstrap.seed + 1))
+    ev_a = evaluate(a, bootstrap)
+    ev_b = evaluate(b, replace(bootstrap, seed=bootstrap.seed + 1))  # independent of a's weights
     ma = ev_a.metrics.set_index(["detector", "dataset", "generator", "perturbation"])
     mb = ev_b.metrics.set_index(["detector", "dataset", "generator", "perturbation"])
     out = []

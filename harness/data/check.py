@@ -35,7 +35,8 @@ from PIL import Image
 from harness.api import DecodeError, ExifbenchError, Sample
 from harness.data.catalogue import CatalogueEntry
 from harness.data.decode import load_image
-from harness.data.layouts import CLASS_DIRS, GENIMAGE_CLASS_DIRS, image_files
+from harness.data.layouts import CLASS_DIRS, GENIMAGE_CLASS_DIRS, root_images
+from harness.data.sources import is_container, open_binary, root_name
 
 __all__ = ["Finding", "FileInfo", "ClassMix", "CheckReport", "check_dataset", "estimate_jpeg_quality",
            "inspect_file"]
@@ -137,7 +138,7 @@ def inspect_file(path: str, decode: bool = True) -> FileInfo:
     """Header facts of one file and, with ``decode``, whether it decodes (never raises)."""
     info = {"path": path}
     try:
-        with Image.open(path) as img:
+        with open_binary(path) as f, Image.open(f) as img:
             info.update(format=(img.format or "").lower(), width=img.size[0], height=img.size[1],
                         has_exif=bool(img.getexif()))
             tables = getattr(img, "quantization", None)
@@ -193,8 +194,7 @@ def _stray_findings(entry: CatalogueEntry, root: Path) -> list[Finding]:
     if entry.layout not in ("binary-folders", "genimage"):
         return []
     stray: dict[str, int] = Counter()
-    for path in image_files(root):
-        rel = path.relative_to(root).parts
+    for _, rel in root_images(root):
         if not _class_of(rel, entry.layout):
             stray[str(Path(*rel[:-1])) or "."] += 1
     names = "0_real/ or 1_fake/" if entry.layout == "binary-folders" else "{train,val}/{ai,nature}/"
@@ -208,7 +208,7 @@ def _group(entry: CatalogueEntry, root: Path, samples: Sequence[Sample]) -> dict
     sole = next(iter(entry.generators)) if entry.single_generator and len(entry.generators) == 1 else None
     for s in samples:
         gen = s.generator if s.label == 1 else (s.subset or "real")
-        if sole is not None and gen == root.name:
+        if sole is not None and gen == root_name(root):
             gen = sole
         groups[gen]["fake" if s.label else "real"].append(s)
     return dict(groups)
@@ -310,7 +310,7 @@ def check_dataset(entry: CatalogueEntry, root: str | Path, decode: bool = True, 
     except ExifbenchError as exc:
         report.findings.append(Finding("error", "unreadable-layout", f"layout {entry.layout}: {exc}"))
         samples = []
-    if root.is_dir():
+    if root.is_dir() or is_container(root):
         report.findings += _stray_findings(entry, root)
     if not samples:
         return report

@@ -38,13 +38,15 @@ import io
 import struct  # a few Pillow plugins raise struct.error on a short header
 import warnings
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from harness.api import DecodeError
+from harness.data.sources import open_binary, read_bytes
 
-__all__ = ["MAX_PIXELS", "HEIF_AVAILABLE", "load_image", "decode_bytes", "to_rgb", "probe", "sniff_format"]
+__all__ = ["MAX_PIXELS", "HEIF_AVAILABLE", "load_image", "decode_bytes", "to_rgb", "probe", "probe_bytes", "sniff_format"]
 
 #: 128 Mpx: above every benchmark image and every current camera but medium format; a
 #: larger header is refused before decoding (Pillow's own limit is raised to match, so the
@@ -66,9 +68,10 @@ _HEIF_MISSING = "HEIC/HEIF needs the optional package pillow-heif (pip install '
 
 
 def load_image(path: str | Path, apply_orientation: bool = False) -> Image.Image:
-    """Read and decode a file into an 8-bit RGB PIL image, or raise :class:`DecodeError`."""
+    """Read and decode a file, or an archive member (a sample path of
+    :mod:`harness.data.sources`), into an 8-bit RGB PIL image, or raise :class:`DecodeError`."""
     try:
-        data = Path(path).read_bytes()
+        data = read_bytes(path)
     except OSError as exc:
         raise DecodeError(f"unreadable file ({exc.strerror or exc})", path) from exc
     return decode_bytes(data, apply_orientation=apply_orientation, path=path)
@@ -151,11 +154,25 @@ def sniff_format(data: bytes) -> str:
 
 
 def probe(path: str | Path) -> dict:
-    """Format, size and EXIF presence from the header, without decoding pixels."""
+    """Format, size and EXIF presence from the header, without decoding pixels (a file or
+    an archive member)."""
+    try:
+        with open_binary(path) as f:
+            return probe_bytes(f)
+    except OSError:
+        return dict(_NO_INFO)
+
+
+_NO_INFO = {"format": "", "width": 0, "height": 0, "has_exif": False}
+
+
+def probe_bytes(data: bytes | BinaryIO) -> dict:
+    """:func:`probe` of bytes already read (or of an open binary file)."""
+    source = io.BytesIO(data) if isinstance(data, (bytes, bytearray)) else data
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            with Image.open(path) as img:
+            with Image.open(source) as img:
                 return {
                     "format": (img.format or "").lower(),
                     "width": img.size[0],
@@ -163,4 +180,4 @@ def probe(path: str | Path) -> dict:
                     "has_exif": bool(img.getexif()),
                 }
     except Exception:  # noqa: BLE001 - a bad file is recorded when it is decoded
-        return {"format": "", "width": 0, "height": 0, "has_exif": False}
+        return dict(_NO_INFO)

@@ -138,14 +138,16 @@ def _typed(tag: int, value: Any) -> Any:
 
 
 def read_exif(path: str | Path) -> dict[str, Any]:
-    """The EXIF tags of an image file under canonical names; ``{}`` when it has none.
+    """The EXIF tags of an image file (or archive member, :mod:`harness.data.sources`) under
+    canonical names; ``{}`` when it has none.
 
     Raises :class:`harness.api.DecodeError` when the file cannot be opened as an image.
     """
     from harness.api import DecodeError
+    from harness.data.sources import open_binary
 
     try:
-        with Image.open(path) as img:
+        with open_binary(path) as f, Image.open(f) as img:
             return exif_from_image(img)
     except (OSError, SyntaxError, ValueError) as exc:
         raise DecodeError(f"cannot read EXIF ({str(exc)[:60]})", path) from exc

@@ -209,7 +209,9 @@ class TarContainer(Container):
 
 
 #: container kinds, tried in order; a ``"module:Class"`` string is imported on first use
-CONTAINER_KINDS: list[type[Container] | str] = [ZipContainer, TarContainer]
+CONTAINER_KINDS: list[type[Container] | str] = [ZipContainer, TarContainer,
+                                                 # 🤗 datasets: a row is a member (``<column>/<row>``)
+                                                 "harness.data.hf:SavedDataset", "harness.data.hf:ParquetShard"]
 
 
 def _clean_member(name: str) -> str:

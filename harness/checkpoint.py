@@ -66,8 +66,11 @@ def write_checkpoint(folder: str | Path, detector: str, weights: Mapping[str, to
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in weights.items()}
-    with atomic_path(folder / WEIGHTS) as tmp:
-        torch.save(tensors, tmp)
+    # Saved through a file object: torch.save names the archive inside the zip after a path it
+    # is given (here a random temporary name), so the same weights would make different bytes
+    # and a different weights_sha256 (and cache key) every time they are written.
+    with atomic_path(folder / WEIGHTS) as tmp, open(tmp, "wb") as f:
+        torch.save(tensors, f)
     manifest = {
         "format": FORMAT,
         "detector": detector,

@@ -239,6 +239,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\nexifbench: interrupted; finished cells are kept in the cache, rerun to resume", file=sys.stderr)
         return 130
+    except OSError as exc:  # a fault of the machine (disk full, folder not writable): no traceback
+        from harness.files import is_storage_fault, storage_error
+
+        if not is_storage_fault(exc):
+            raise
+        print(f"exifbench: error: {storage_error(exc)} (finished cells are kept in the cache)", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

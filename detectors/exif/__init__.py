@@ -23,11 +23,13 @@ def exifbench_detectors() -> list[DetectorSpec]:
         DetectorSpec(
             name="exif-oc",
             approach="exif",
-            summary="EXIF-pretext features + 5-component Gaussian mixture on real photos (one-class)",
+            summary="EXIF-pretext features + 5-component Gaussian mixture on real photos (one-class); "
+                    "threshold_rule='heldout' and covariance='auto' for few photos",
             paper=PAPER,
             factory="detectors.exif.oc:ExifOneClassDetector",
             path_params={"checkpoint": (), "backbone": ("random",)},
-            defaults={"tiling": "center", "n_components": 5, "quantile": 0.02},
+            defaults={"tiling": "center", "n_components": 5, "quantile": 0.02, "covariance": "full",
+                      "threshold_rule": "in-sample", "folds": 10, "gmm_dtype": "float64"},
             trainable=True,
             test_params={**_TINY, "n_components": 2},
         ),

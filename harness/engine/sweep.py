@@ -22,7 +22,7 @@ import pandas as pd
 
 from harness.config import MetricsConfig, SweepConfig
 from harness.derived_cache import derived_files, derived_key
-from harness.files import atomic_write_text
+from harness.files import atomic_write_text, writable_folder
 from harness.stats import Bootstrap
 from harness.engine.score_cache import ScoreCache
 from harness.engine.execute import EngineStats
@@ -207,7 +207,7 @@ def run_sweep(config: SweepConfig, out: str | Path, *, address: str | None = Non
     """Plan, look up the cache, compute what is missing (Ray starts only then), write the run."""
     start = time.monotonic()
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    writable_folder(out)  # before any work: an unwritable folder fails now, not after the compute
     cache = _default_cache() if cache is None else cache
     run_id = new_run_id()
     plan = make_plan(config)

@@ -12,6 +12,7 @@ from typing import Any, Mapping, Sequence
 from harness.api import CheckpointError, Sample
 from harness.checkpoint import MANIFEST, data_manifest_sha256, read_manifest
 from harness.detector import TrainingSet
+from harness.files import atomic_write_text
 
 __all__ = ["job_fingerprint", "trained_on", "checkpoint_is_current", "fit_locally", "record_job", "training_set"]
 
@@ -80,5 +81,5 @@ def record_job(result: Path, name: str, params: Mapping[str, Any], samples: Sequ
     manifest["extra"]["device"] = device
     if where:
         manifest["extra"]["where"] = dict(where)
-    (result / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str))
+    atomic_write_text(result / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True, default=str))
     return str(result)

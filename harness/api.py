@@ -161,6 +161,11 @@ class DetectorSpec:
     #: the score is a probability of "generated" (a sigmoid or softmax output): the metrics then
     #: include its calibration (Brier score, expected calibration error, a reliability plot)
     score_is_probability: bool = False
+    #: not empty: the detector is a control (e.g. the shortcut probe), and this says what it
+    #: controls for. The leaderboard shows a control as a labelled row, outside the ranking;
+    #: a ``[[detectors]]`` entry's ``control = "..."`` marks one configuration (e.g. a random
+    #: backbone) the same way.
+    control: str = ""
 
     def create(self, **params: Any) -> "Detector":
         cls = resolve_factory(self.factory)

@@ -125,11 +125,33 @@ def _cmd_data_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_entry(args: argparse.Namespace):
+    """The catalogue entry NAME, or one for a folder with no entry (``--layout``), with the
+    ``--option`` and ``--checksums`` given on top of its layout options."""
+    from dataclasses import replace
+
+    from harness import plugins
+    from harness.api import ConfigError
+    from harness.data.catalogue import adhoc_entry, load_catalogue
+    from harness.data.check import parse_options
+    from harness.data.sources import root_name
+
+    if (args.name is None) == (args.layout is None):
+        raise ConfigError("data check takes a catalogue NAME (exifbench list datasets) or --layout LAYOUT "
+                          "for a folder with no catalogue entry, one of the two")
+    if args.layout is not None:
+        plugins.layouts()[args.layout]  # an unknown layout is refused, with the closest name
+    entry = load_catalogue()[args.name] if args.name else adhoc_entry(args.layout, root_name(args.root) or "data")
+    options = {**entry.layout_options, **parse_options(args.option)}
+    if args.checksums is not None:
+        options["checksums"] = str(args.checksums.expanduser().resolve())
+    return replace(entry, layout_options=options)
+
+
 def _cmd_data_check(args: argparse.Namespace) -> int:
-    from harness.data.catalogue import load_catalogue
     from harness.data.check import check_dataset
 
-    report = check_dataset(load_catalogue()[args.name], args.root, decode=not args.no_decode, workers=args.workers)
+    report = check_dataset(_check_entry(args), args.root, decode=not args.no_decode, workers=args.workers)
     print(report.render())
     return report.exit_code(strict=args.strict)
 
@@ -207,9 +229,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("name")
     s.add_argument("--protocol", choices=["harmonised", "as-is"], default="harmonised")
     s.set_defaults(func=_cmd_data_fetch)
-    s = data.add_parser("check", help="compare a folder with its catalogue entry before any model runs")
-    s.add_argument("name", help="catalogue entry (exifbench list datasets)")
-    s.add_argument("--root", type=Path, required=True, help="the folder (or manifest) to check")
+    s = data.add_parser("check", help="compare a folder with its catalogue entry (or, with --layout, "
+                                      "its layout alone) before any model runs")
+    s.add_argument("name", nargs="?", default=None, help="catalogue entry (exifbench list datasets); or give --layout")
+    s.add_argument("--root", type=Path, required=True,
+                   help="the folder, archive, manifest, shard pattern or saved dataset to check")
+    s.add_argument("--layout", default=None, help="check a folder with no catalogue entry against this layout alone")
+    s.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="a layout option (repeatable; VALUE is read as TOML when it parses, e.g. "
+                        "label_map={real=0,fake=1}, else as text)")
+    s.add_argument("--checksums", type=Path, default=None,
+                   help="a checksum file to verify (sha256sum/md5sum lines, or GenImage's checksums.csv)")
     s.add_argument("--no-decode", action="store_true", help="read headers only (fast; misses corrupt pixel data)")
     s.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1), help="processes that decode")
     s.add_argument("--strict", action="store_true", help="exit non-zero on warnings too (format bias, imbalance)")

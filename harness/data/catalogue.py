@@ -15,7 +15,14 @@ Each file has a ``[dataset]`` table:
 - ``[dataset.layout_options]``: options passed to the layout (e.g. GenImage's ``split``);
 - ``real_subsets``: folders that hold only reals (UniversalFakeDetect's ``laion``);
 - ``single_generator = true``: the set has no per-generator folders, so the root itself is
-  its one generator.
+  its one generator;
+- ``checksums``: a checksum file (``sha256sum``/``md5sum`` lines, or GenImage's
+  ``checksums.csv``: :mod:`harness.data.checksums`) that ``exifbench data check`` verifies; a
+  relative path is read from the dataset root (its folder, or the folder holding the archive
+  or shards). ``[dataset.layout_options] checksums`` is read the same way.
+
+:func:`adhoc_entry` stands for a folder that has no catalogue file (``exifbench data check
+--layout LAYOUT --root DIR``): no generators or counts to compare with.
 """
 from __future__ import annotations
 
@@ -28,7 +35,7 @@ from harness.api import ConfigError
 from harness.plugins import Registry
 from harness.resources import catalogue_files
 
-__all__ = ["CatalogueEntry", "load_catalogue", "catalogue_dir", "read_entry"]
+__all__ = ["CatalogueEntry", "load_catalogue", "catalogue_dir", "read_entry", "adhoc_entry"]
 
 _REQUIRED = {"name", "title", "layout", "obtain", "licence", "citation", "generators"}
 
@@ -46,7 +53,7 @@ class CatalogueEntry:
     licence: str
     citation: str
     generators: Mapping[str, str]
-    path: Traversable
+    path: Traversable | None  # None for an ad-hoc entry
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False)
     source: str = ""
     #: generator (or real subset) -> {"real": n, "fake": n}, only where a published count exists
@@ -56,6 +63,15 @@ class CatalogueEntry:
     layout_options: Mapping[str, Any] = field(default_factory=dict)
     real_subsets: tuple[str, ...] = ()
     single_generator: bool = False
+    checksums: str = ""
+    #: False for :func:`adhoc_entry`: no list of generators to hold the folder to
+    catalogued: bool = True
+
+
+def adhoc_entry(layout: str, name: str, layout_options: Mapping[str, Any] | None = None) -> CatalogueEntry:
+    """An entry for a folder checked without a catalogue file: its layout and options only."""
+    return CatalogueEntry(name, name, layout, obtain="", licence="", citation="", generators={}, path=None,
+                          layout_options=dict(layout_options or {}), catalogued=False)
 
 
 def _count_classes(name: str, table: Mapping[str, Any]) -> set[str] | None:
@@ -101,6 +117,7 @@ def read_entry(path: Traversable) -> CatalogueEntry:
         counts=_counts(table, path), counts_source=str(table.get("counts_source", "")),
         counts_note=str(table.get("counts_note", "")), layout_options=dict(table.get("layout_options", {})),
         real_subsets=tuple(table.get("real_subsets", ())), single_generator=bool(table.get("single_generator", False)),
+        checksums=str(table.get("checksums", "")),
     )
 
 

@@ -17,29 +17,46 @@ meaningless, so the check reports, per generator and class:
 - **the mix of each class**: formats, median size, smallest side, JPEG quality (estimated
   from the quantisation tables: the IJG quality whose luminance table is closest, "exact"
   when identical), share of files with EXIF.
+
+Beyond the layout's own samples:
+
+- **ignored files**: below a folder or in an archive read by ``binary-folders``, ``genimage``
+  or ``real-only``, files the layout does not read are counted (hidden files, names without
+  an image extension; a note, exit code 0), and those that are images by their content but
+  lack an image extension are a warning (the layout skips them: rename them);
+- **checksums**: the checksum file named by ``--checksums``, the layout option ``checksums``
+  or the entry's ``checksums`` (:mod:`harness.data.checksums`) is verified; listed files that
+  are missing and files whose digest differs are errors.
+
+A folder with no catalogue entry is checked against its layout alone
+(:func:`~harness.data.catalogue.adhoc_entry`): every finding above but the entry's
+generators and counts.
 """
 from __future__ import annotations
 
 import io
 import os
 import statistics
+import tomllib
 from collections import Counter, defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 from PIL import Image
 
-from harness.api import DecodeError, ExifbenchError, Sample
+from harness.api import ConfigError, DecodeError, ExifbenchError, Sample
+from harness.data import sources
 from harness.data.catalogue import CatalogueEntry
-from harness.data.decode import load_image
-from harness.data.layouts import CLASS_DIRS, GENIMAGE_CLASS_DIRS, root_images
+from harness.data.checksums import ChecksumReport, verify_checksums
+from harness.data.decode import load_image, sniff_format
+from harness.data.layouts import CLASS_DIRS, GENIMAGE_CLASS_DIRS, is_image_name, root_images
 from harness.data.sources import is_container, open_binary, root_name
 
 __all__ = ["Finding", "FileInfo", "ClassMix", "CheckReport", "check_dataset", "estimate_jpeg_quality",
-           "inspect_file"]
+           "inspect_file", "parse_options"]
 
 IMBALANCE = 2.0          # one class more than twice the other is worth a warning
 QUALITY_GAP = 10         # median JPEG qualities further apart than this are a bias
@@ -85,6 +102,8 @@ class CheckReport:
     findings: list[Finding] = field(default_factory=list)
     #: generator -> {"real": ClassMix, "fake": ClassMix}
     mix: dict[str, dict[str, ClassMix]] = field(default_factory=dict)
+    #: the checksum file's verification, when one is named
+    checksums: ChecksumReport | None = None
 
     @property
     def errors(self) -> list[Finding]:
@@ -109,10 +128,27 @@ class CheckReport:
                 lines.append(f"  {gen:24s} {cls:4s} n={m.n:<7d} formats[{fmts}] median {m.median_size[0]}x"
                              f"{m.median_size[1]} min side {m.min_side} jpeg[{q}] exif {m.exif_share:.0%}"
                              + (f" unreadable {m.unreadable}" if m.unreadable else ""))
+        if self.checksums is not None:
+            lines.append(f"  {self.checksums.summary()}")
         for f in self.findings:
             lines.append(f"{f.level.upper()}: {f.message}")
         lines.append(f"{len(self.errors)} errors, {len(self.warnings)} warnings")
         return "\n".join(lines)
+
+
+def parse_options(pairs: Sequence[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` strings as layout options: a VALUE that parses as a TOML value (``3``,
+    ``true``, ``["a.tar", "b.tar"]``, ``{real = 0, fake = 1}``) is that value, any other is text."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"layout option {pair!r} is not KEY=VALUE")
+        try:
+            out[key.strip()] = tomllib.loads(f"v = {value}")["v"]
+        except tomllib.TOMLDecodeError:
+            out[key.strip()] = value
+    return out
 
 
 @lru_cache(maxsize=1)
@@ -180,7 +216,8 @@ def _mix(infos: Iterable[FileInfo]) -> ClassMix:
 def _read(entry: CatalogueEntry, root: Path) -> list[Sample]:
     from harness.plugins import layouts
 
-    return layouts()[entry.layout].read(str(root), dataset=entry.name, **dict(entry.layout_options))
+    options = {k: v for k, v in entry.layout_options.items() if k != "checksums"}  # data check's, not the layout's
+    return layouts()[entry.layout].read(str(root), dataset=entry.name, **options)
 
 
 def _class_of(rel: tuple[str, ...], layout: str) -> bool:
@@ -215,6 +252,8 @@ def _group(entry: CatalogueEntry, root: Path, samples: Sequence[Sample]) -> dict
 
 
 def _generator_findings(entry: CatalogueEntry, groups: dict) -> list[Finding]:
+    if not entry.catalogued:
+        return []  # an ad-hoc check has no list of generators
     found = set(groups)
     out = [Finding("error", "missing-generator", f"generator {g!r} of {entry.name} is missing")
            for g in sorted(set(entry.generators) - found)]
@@ -300,6 +339,91 @@ def _bias_findings(mix: dict[str, dict[str, ClassMix]], infos: dict[str, FileInf
     return out
 
 
+#: layouts that read every image file below a root, so a file they skip is worth counting
+_FILE_LAYOUTS = ("binary-folders", "genimage", "real-only")
+
+
+def _all_files(root: Path) -> list[tuple[str, tuple[str, ...]]]:
+    """(sample path, parts below the root) of every file below a folder or in an archive,
+    hidden ones included."""
+    if sources.is_container(root):
+        return [(p, tuple(sources.split(p)[1].split("/"))) for p in sources.list_members(root)]
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        dirnames.sort()
+        out += [(os.path.join(dirpath, f), (Path(dirpath) / f).relative_to(root).parts) for f in sorted(filenames)]
+    return out
+
+
+def _is_image_content(path: str) -> bool:
+    try:
+        with sources.open_binary(path) as f:
+            return bool(sniff_format(f.read(1 << 16)))
+    except OSError:
+        return False
+
+
+def _ignored_findings(layout: str, root: Path) -> list[Finding]:
+    """Files the layout skips: hidden ones and names without an image extension."""
+    if layout not in _FILE_LAYOUTS or not (root.is_dir() or sources.is_container(root)):
+        return []
+    hidden, other = [], []
+    for path, rel in _all_files(root):
+        if any(p.startswith(".") for p in rel):
+            hidden.append("/".join(rel))
+        elif not is_image_name(rel[-1]):
+            other.append((path, "/".join(rel)))
+    images = [rel for path, rel in other if _is_image_content(path)]
+    rest = [rel for _, rel in other if rel not in set(images)]
+    out = []
+    if images:
+        out.append(Finding("warning", "images-without-extension", f"{len(images)} files are images by their "
+                           f"content but their names have no image extension, e.g. {', '.join(images[:3])}; "
+                           "the layout skips them (rename them to be read)"))
+    if hidden or rest:
+        kinds = Counter(Path(r).suffix.lower() or "(none)" for r in rest)
+        out.append(Finding("info", "ignored-files", f"{len(hidden) + len(rest)} files are not read: "
+                           f"{len(hidden)} hidden" + (f" (e.g. {', '.join(hidden[:3])})" if hidden else "")
+                           + f", {len(rest)} without an image extension"
+                           + (f" ({', '.join(f'{k}: {n}' for k, n in kinds.most_common(6))}; e.g. "
+                              f"{', '.join(rest[:3])})" if rest else "")))
+    return out
+
+
+def _checksum_file(entry: CatalogueEntry, root: Path) -> str | None:
+    """The checksum file to verify: the layout option, else the entry's key; a relative
+    name is read from the root folder (or the folder holding an archive, shards or a file)."""
+    name = str(entry.layout_options.get("checksums") or entry.checksums or "")
+    if not name:
+        return None
+    if os.path.isabs(sources.split(name)[0]):
+        return name
+    base = root if root.is_dir() else Path(str(root).split("{")[0]).parent
+    found = str(base / name)
+    if not sources.exists(found) and sources.is_container(root) and sources.exists(sources.member_path(root, name)):
+        return sources.member_path(root, name)
+    return found
+
+
+def _checksum_findings(entry: CatalogueEntry, root: Path) -> tuple[ChecksumReport | None, list[Finding]]:
+    file = _checksum_file(entry, root)
+    if file is None:
+        return None, []
+    try:
+        checked = verify_checksums(file, root)
+    except ExifbenchError as exc:
+        return None, [Finding("error", "checksum-file", str(exc))]
+    out = []
+    if checked.missing:
+        out.append(Finding("error", "checksum-missing", f"{len(checked.missing)} of the {checked.checked} files "
+                           f"listed in {file} are missing, e.g. {', '.join(checked.missing[:5])}"))
+    if checked.corrupt:
+        examples = "; ".join(f"{n} (expected {e[:12]}..., found {g[:40]})" for n, e, g in checked.corrupt[:3])
+        out.append(Finding("error", "checksum-mismatch", f"{len(checked.corrupt)} files differ from their checksum "
+                           f"in {file} (corrupt, truncated or changed): {examples}"))
+    return checked, out
+
+
 def check_dataset(entry: CatalogueEntry, root: str | Path, decode: bool = True, workers: int = 1) -> CheckReport:
     """Compare ``root`` with ``entry``; ``decode=False`` reads headers only (fast, misses
     corrupt pixel data)."""
@@ -312,6 +436,9 @@ def check_dataset(entry: CatalogueEntry, root: str | Path, decode: bool = True, 
         samples = []
     if root.is_dir() or is_container(root):
         report.findings += _stray_findings(entry, root)
+    report.findings += _ignored_findings(entry.layout, root)
+    report.checksums, found = _checksum_findings(entry, root)
+    report.findings += found
     if not samples:
         return report
     groups = _group(entry, root, samples)

@@ -1,4 +1,4 @@
-"""The ``exifbench`` command line: list, sweep, train, leaderboard, compare, demo, data."""
+"""The ``exifbench`` command line: list, sweep, score, train, leaderboard, compare, demo, data."""
 from __future__ import annotations
 
 import argparse
@@ -48,6 +48,22 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
                        retry_errors=args.retry_errors, apply_orientation=args.apply_orientation)
     print(result.summary())
     print(f"leaderboard: {Path(args.out) / 'leaderboard.md'}")
+    return 0
+
+
+def _cmd_score(args: argparse.Namespace) -> int:
+    from harness.engine.score import run_score, score_config
+
+    config = score_config(args.detector, args.param, args.config, args.perturb)
+    result = run_score(args.paths, config, args.out, address=args.address, quiet=args.quiet,
+                       apply_orientation=args.apply_orientation, retry_errors=args.retry_errors)
+    if result.ignored:
+        print(f"note: {result.ignored} files in the folders and archives given were left out (hidden, or without an "
+              "image extension)", file=sys.stderr)
+    print(result.summary())
+    if result.failed_files:
+        print(f"exifbench: {result.failed_files} files could not be scored (their rows say why)", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -102,6 +118,15 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_protocol(args: argparse.Namespace) -> int:
+    from harness.protocol import load_protocol, run_protocol
+
+    result = run_protocol(load_protocol(args.config), args.out, address=args.address, quiet=args.quiet)
+    print(result.summary())
+    print(f"matrices: {Path(args.out) / 'matrix.md'} (also matrix.csv, summary.csv, matrix.html, heatmap-*.png)")
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from harness.demo import run_demo
 
@@ -151,7 +176,8 @@ def _check_entry(args: argparse.Namespace):
 def _cmd_data_check(args: argparse.Namespace) -> int:
     from harness.data.check import check_dataset
 
-    report = check_dataset(_check_entry(args), args.root, decode=not args.no_decode, workers=args.workers)
+    report = check_dataset(_check_entry(args), args.root, decode=not args.no_decode, workers=args.workers,
+                           probe=args.probe)
     print(report.render())
     return report.exit_code(strict=args.strict)
 
@@ -189,6 +215,24 @@ def build_parser() -> argparse.ArgumentParser:
     ray_opts(s)
     s.set_defaults(func=_cmd_sweep)
 
+    s = sub.add_parser("score", help="score images (files, folders, globs, archives): one row per image and detector")
+    s.add_argument("paths", nargs="+", metavar="PATH",
+                   help="image files, folders (searched recursively), globs, archives (.zip, .tar, .tar.gz) or "
+                        "ARCHIVE::MEMBER")
+    s.add_argument("--detector", action="append", default=[], metavar="NAME", help="a detector (repeatable)")
+    s.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="a detector parameter; with several detectors DETECTOR.KEY=VALUE (repeatable)")
+    s.add_argument("--config", type=Path, default=None,
+                   help="TOML with [[detectors]] tables (and optional [run], [perturbations]) as in a sweep config")
+    s.add_argument("--perturb", action="append", default=[], metavar="SPEC",
+                   help="score perturbed images, e.g. 'jpeg(quality=[90,70])' (repeatable; default: none)")
+    s.add_argument("--out", type=Path, required=True, help="FILE.csv, FILE.jsonl or FILE.parquet")
+    s.add_argument("--quiet", action="store_true", help="no progress display")
+    s.add_argument("--retry-errors", action="store_true", help="recompute cells that failed before")
+    s.add_argument("--apply-orientation", action="store_true", help="rotate images by their EXIF orientation")
+    ray_opts(s)
+    s.set_defaults(func=_cmd_score)
+
     s = sub.add_parser("train", help="run a training job (a trainable detector or a trainer)")
     s.add_argument("name")
     s.add_argument("--config", type=Path, required=True)
@@ -216,9 +260,18 @@ def build_parser() -> argparse.ArgumentParser:
     bootstrap_opts(s)
     s.set_defaults(func=_cmd_compare)
 
+    s = sub.add_parser("protocol", help="cross-generator protocol: train on each (or all but one) generator, "
+                                        "test on every generator; train x test matrices")
+    s.add_argument("config", type=Path)
+    s.add_argument("--out", type=Path, required=True)
+    s.add_argument("--quiet", action="store_true", help="no progress display")
+    ray_opts(s)
+    s.set_defaults(func=_cmd_protocol)
+
     s = sub.add_parser("demo", help="the embedded default: train and sweep on the offline zoo")
     s.add_argument("--out", type=Path, default=Path("runs/demo"))
-    s.add_argument("--protocol", choices=["harmonised", "as-is"], default="harmonised")
+    s.add_argument("--protocol", choices=["matched", "harmonised", "as-is"], default="matched",
+                   help="zoo protocol: matched (each generator's reals through its history), harmonised, as-is")
     s.add_argument("--quiet", action="store_true")
     ray_opts(s)
     s.set_defaults(func=_cmd_demo)
@@ -227,7 +280,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                                                          required=True)
     s = data.add_parser("fetch", help="download and build a dataset that exifbench can fetch (the zoo)")
     s.add_argument("name")
-    s.add_argument("--protocol", choices=["harmonised", "as-is"], default="harmonised")
+    s.add_argument("--protocol", choices=["matched", "harmonised", "as-is"], default="matched",
+                   help="zoo protocol: matched (each generator's reals through its history), harmonised, as-is")
     s.set_defaults(func=_cmd_data_fetch)
     s = data.add_parser("check", help="compare a folder with its catalogue entry (or, with --layout, "
                                       "its layout alone) before any model runs")
@@ -242,6 +296,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a checksum file to verify (sha256sum/md5sum lines, or GenImage's checksums.csv)")
     s.add_argument("--no-decode", action="store_true", help="read headers only (fast; misses corrupt pixel data)")
     s.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1), help="processes that decode")
+    s.add_argument("--probe", type=int, default=200, metavar="N",
+                   help="images per class and generator the shortcut probe reads (0: no probe)")
     s.add_argument("--strict", action="store_true", help="exit non-zero on warnings too (format bias, imbalance)")
     s.set_defaults(func=_cmd_data_check)
     s = data.add_parser("simulate", help="simulated camera photographs with EXIF (a real-only folder)")

@@ -34,7 +34,8 @@ from typing import Any, Mapping
 from harness.api import ConfigError
 
 __all__ = ["DatasetConfig", "DetectorConfig", "RunConfig", "MetricsConfig", "SweepConfig", "TrainConfig", "load_sweep",
-           "load_train"]
+           "parse_sweep", "load_train", "read_toml",
+           "load_score", "detector_config"]
 
 
 def _freeze(d: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -63,6 +64,8 @@ class DetectorConfig:
     name: str
     params: Mapping[str, Any] = field(default_factory=dict)
     alias: str = ""  # how the detector appears in results; defaults to its name
+    #: not empty: this configuration is a control row (e.g. "random backbone"), see DetectorSpec.control
+    control: str = ""
 
     @property
     def param_dict(self) -> dict[str, Any]:
@@ -111,6 +114,11 @@ class TrainConfig:
     @property
     def param_dict(self) -> dict[str, Any]:
         return _thaw(self.params)
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """A config file's TOML, or a :class:`ConfigError` that says what is wrong with it."""
+    return _read(path)
 
 
 def _read(path: str | Path) -> dict[str, Any]:
@@ -207,7 +215,14 @@ def _declared_paths(registry: str, name: str) -> Mapping[str, tuple[str, ...]]:
 
 def load_sweep(path: str | Path) -> SweepConfig:
     path = Path(path)
-    raw = _read(path)
+    return parse_sweep(_read(path), path)
+
+
+def parse_sweep(raw: Mapping[str, Any], path: str | Path, datasets: bool = True) -> SweepConfig:
+    """A sweep config from its parsed TOML; ``path`` names it in errors and resolves its
+    relative paths (a protocol config is a sweep config plus its own keys). ``datasets=False``
+    parses one without datasets (``exifbench score --config``)."""
+    path = Path(path)
     where = str(path)
     _only(raw, {"run", "datasets", "detectors", "perturbations", "metrics"}, where)
     base = path.resolve().parent
@@ -221,9 +236,10 @@ def load_sweep(path: str | Path) -> SweepConfig:
         if "label" in t:
             raise ConfigError(f"{where}: [[detectors]] #{i + 1}: `label` is now `alias` (a detector's name in the "
                               "results; `label` means real/generated everywhere else)")
-        params = _path_params({k: v for k, v in t.items() if k not in ("name", "alias")}, base,
+        params = _path_params({k: v for k, v in t.items() if k not in ("name", "alias", "control")}, base,
                               _declared_paths("detectors", str(t["name"])))
-        detectors.append(DetectorConfig(str(t["name"]), _freeze(params), str(t.get("alias", ""))))
+        detectors.append(DetectorConfig(str(t["name"]), _freeze(params), str(t.get("alias", "")),
+                                        str(t.get("control", ""))))
     names = [d.display_name for d in detectors]
     if len(set(names)) != len(names):
         raise ConfigError(f"{where}: two [[detectors]] share the name {names}; give each a distinct `alias`")
@@ -232,8 +248,8 @@ def load_sweep(path: str | Path) -> SweepConfig:
     grid = pert.get("grid", ["none"] if not pert.get("suite") else [])
     if isinstance(grid, str) or not all(isinstance(g, str) for g in grid):
         raise ConfigError(f"{where} [perturbations]: grid must be a list of spec strings")
-    return SweepConfig(_run(raw, where), _datasets(raw, where, base), tuple(detectors), tuple(grid),
-                       str(pert.get("suite", "")), str(path), raw, _metrics(raw, where))
+    return SweepConfig(_run(raw, where), _datasets(raw, where, base) if datasets else (), tuple(detectors),
+                       tuple(grid), str(pert.get("suite", "")), str(path), raw, _metrics(raw, where))
 
 
 def load_train(path: str | Path, trainer: str | None = None) -> TrainConfig:
@@ -246,3 +262,18 @@ def load_train(path: str | Path, trainer: str | None = None) -> TrainConfig:
     base = path.resolve().parent
     params = _path_params(dict(raw.get("params", {})), base, _declared_paths("trainers", trainer) if trainer else {})
     return TrainConfig(_run(raw, where), _datasets(raw, where, base), _freeze(params), str(path))
+
+
+def load_score(path: str | Path) -> SweepConfig:
+    """``exifbench score --config FILE``: the ``[run]``, ``[[detectors]]`` and
+    ``[perturbations]`` tables of a sweep config; the images come from the command line."""
+    path = Path(path)
+    raw = _read(path)
+    _only(raw, {"run", "detectors", "perturbations"}, f"{path} (a score config has no datasets or metrics)")
+    return parse_sweep(raw, path, datasets=False)
+
+
+def detector_config(name: str, params: Mapping[str, Any], base: Path, alias: str = "") -> DetectorConfig:
+    """A detector's configuration from raw parameters (the command line's), whose relative
+    paths are read from ``base`` by the rule of ``[[detectors]]`` tables (:func:`_path_params`)."""
+    return DetectorConfig(name, _freeze(_path_params(dict(params), base, _declared_paths("detectors", name))), alias)

@@ -20,7 +20,7 @@ from PIL import Image
 from harness.testing import synthetic_pair_images
 
 __all__ = ["RAY_CPUS", "start_local_ray", "write_binary_folders", "solid", "noise_image", "spectrum_checkpoint",
-           "exif_photo", "write_sweep_config", "write_train_config", "Maker", "AWKWARD", "save_bytes", "rgb_noise",
+           "exif_photo", "write_sweep_config", "write_train_config", "write_protocol_config", "Maker", "AWKWARD", "save_bytes", "rgb_noise",
            "bomb_png", "rotated_jpeg"]
 
 #: CPUs of the test session's Ray; engine tests count pipeline actors by it
@@ -117,6 +117,16 @@ def write_train_config(path: Path, *, datasets: Sequence[Mapping[str, Any]], par
                        run: Mapping[str, Any] | None = None) -> Path:
     """A training config file: ``[run]`` when given, ``[[datasets]]`` tables, ``[params]``."""
     return _write_toml(path, {"run": run, "datasets": list(datasets), "params": params})
+
+
+def write_protocol_config(path: Path, *, protocol: Mapping[str, Any], datasets: Sequence[Mapping[str, Any]],
+                          detectors: Sequence[Mapping[str, Any]], run: Mapping[str, Any] | None = None,
+                          metrics: Mapping[str, Any] | None = None) -> Path:
+    """A protocol config file (the README's "Cross-generator protocols"): ``[protocol]``,
+    ``[[datasets]]`` tables (each with its ``role``), ``[[detectors]]``, ``[run]`` and
+    ``[metrics]`` when given."""
+    return _write_toml(path, {"protocol": dict(protocol), "run": run, "metrics": metrics, "datasets": list(datasets),
+                              "detectors": list(detectors)})
 
 
 # --- awkward files: each kind has one documented decode outcome ----------------------------

@@ -10,17 +10,24 @@ A trainer whose parameters hold ``workers = N`` with N > 1 trains data-parallel 
 Train workers instead (:mod:`harness.train.ray_train`; ``use_gpu``, default: whether the
 cluster has GPUs, picks GPU or CPU workers). ``use_gpu = false`` also keeps a one-process
 job off the GPUs.
+
+``run_training_jobs`` runs several jobs at once: every job whose checkpoint is not current
+becomes its Ray task at the same time, so they run in parallel as far as the cluster's CPUs
+and GPUs allow (each asks for one CPU, and one GPU where the cluster has GPUs).
 """
 from __future__ import annotations
 
 import logging
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from harness.api import Sample
 from harness.train.local import checkpoint_is_current, fit_locally, job_fingerprint, record_job, training_set
 
-__all__ = ["run_training", "checkpoint_is_current", "fit_locally", "record_job", "training_set"]
+__all__ = ["run_training", "run_training_jobs", "TrainingJob", "JobOutcome", "checkpoint_is_current", "fit_locally",
+           "record_job", "training_set"]
 
 log = logging.getLogger(__name__)
 
@@ -39,23 +46,87 @@ def run_training(name: str, params: Mapping[str, Any], samples: Sequence[Sample]
     if not force and checkpoint_is_current(out, fingerprint):
         log.info("training %s: %s is current, not retrained", name, out)
         return out
-    from harness.runtime import cluster_gpus, ensure_ray
+    from harness.runtime import ensure_ray
     from harness.train.ray_train import fit_data_parallel
 
     ray = ensure_ray(address)
     if int(params.get("workers", 1)) > 1:
         return fit_data_parallel(name, params, samples, out, seed=seed, num_gpus=num_gpus)
+    ref = _submit(ray, TrainingJob(name, params, tuple(samples), out, seed), _job_gpus(params, num_gpus))
+    return Path(ray.get(ref)[0])
+
+
+@dataclass(frozen=True)
+class TrainingJob:
+    """One training job: trainer ``name`` with ``params`` on ``samples`` into the folder ``out``."""
+
+    name: str
+    params: Mapping[str, Any]
+    samples: tuple[Sample, ...]
+    out: Path
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    """What became of a job: ``trained`` is False when its checkpoint was current (nothing
+    ran); ``seconds`` is the time of its ``fit`` on the worker (0 when not trained)."""
+
+    job: TrainingJob
+    trained: bool
+    seconds: float = 0.0
+
+
+def run_training_jobs(jobs: Sequence[TrainingJob], *, num_gpus: float | None = None, address: str | None = None,
+                      force: bool = False) -> list[JobOutcome]:
+    """Run ``jobs`` in parallel as Ray tasks (one each, submitted together); a job whose
+    ``out`` holds a current checkpoint is not run. Ray starts only when a job must run.
+    ``num_gpus`` as in :func:`run_training`; a data-parallel job (``workers`` > 1) runs on its
+    own Ray Train workers once the tasks are submitted. Outcomes in the order of ``jobs``."""
+    todo = [i for i, j in enumerate(jobs) if force or not checkpoint_is_current(
+        Path(j.out), job_fingerprint(j.name, j.params, j.samples, j.seed))]
+    if not todo:
+        return [JobOutcome(j, trained=False) for j in jobs]
+    from harness.runtime import ensure_ray
+    from harness.train.ray_train import fit_data_parallel
+
+    ray = ensure_ray(address)
+    tasks = [i for i in todo if int(jobs[i].params.get("workers", 1)) <= 1]
+    refs = [_submit(ray, jobs[i], _job_gpus(jobs[i].params, num_gpus)) for i in tasks]
+    seconds: dict[int, float] = {}
+    for i in todo:
+        if i not in tasks:
+            j, start = jobs[i], time.monotonic()
+            fit_data_parallel(j.name, j.params, j.samples, j.out, seed=j.seed, num_gpus=num_gpus)
+            seconds[i] = time.monotonic() - start
+    for i, ref in zip(tasks, refs):
+        seconds[i] = ray.get(ref)[1]
+    return [JobOutcome(j, i in seconds, seconds.get(i, 0.0)) for i, j in enumerate(jobs)]
+
+
+def _job_gpus(params: Mapping[str, Any], num_gpus: float | None) -> float:
+    """The GPUs of a one-process job: ``num_gpus`` if given, else 0 or 1 by ``use_gpu``, else
+    one when the cluster has any GPU."""
+    from harness.runtime import cluster_gpus
+
     if num_gpus is None and params.get("use_gpu") is not None:
         num_gpus = 1.0 if params["use_gpu"] else 0.0
-    gpus = (1.0 if cluster_gpus() >= 1 else 0.0) if num_gpus is None else float(num_gpus)
+    return (1.0 if cluster_gpus() >= 1 else 0.0) if num_gpus is None else float(num_gpus)
 
-    @ray.remote(num_gpus=gpus, num_cpus=1, max_retries=1)
-    def job(samples_, out_):
-        import torch
 
-        # A node may advertise a GPU that this process cannot use (no CUDA): train on CPU then.
-        device = "cuda" if gpus > 0 and torch.cuda.is_available() else "cpu"
-        where = {"node_id": ray.get_runtime_context().get_node_id(), "num_gpus": gpus}
-        return fit_locally(name, params, samples_, out_, seed=seed, device=device, where=where)
+def _fit_task(name: str, params: Mapping[str, Any], samples: Sequence[Sample], out: str, seed: int,
+              gpus: float) -> tuple[str, float]:
+    """What a job's Ray task runs: the trainer's ``fit`` on this worker; (checkpoint, seconds)."""
+    import ray
+    import torch
 
-    return Path(ray.get(job.remote(list(samples), str(out))))
+    start = time.monotonic()
+    # A node may advertise a GPU that this process cannot use (no CUDA): train on CPU then.
+    device = "cuda" if gpus > 0 and torch.cuda.is_available() else "cpu"
+    where = {"node_id": ray.get_runtime_context().get_node_id(), "num_gpus": gpus}
+    return fit_locally(name, params, samples, out, seed=seed, device=device, where=where), time.monotonic() - start
+
+
+def _submit(ray: Any, job: TrainingJob, gpus: float) -> Any:
+    remote = ray.remote(num_gpus=gpus, num_cpus=1, max_retries=1)(_fit_task)
+    return remote.remote(job.name, dict(job.params), list(job.samples), str(job.out), job.seed, gpus)

@@ -31,7 +31,7 @@ from harness.engine.records import git_commit, new_run_id, versions, write_run_j
 from harness.plugins import perturbations
 from harness.progress import Progress
 
-__all__ = ["SweepResult", "run_sweep", "scores_frame"]
+__all__ = ["SweepResult", "run_sweep", "compute_missing", "default_cache", "scores_frame"]
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,8 @@ class SweepResult:
                 f"{self.failed} failed, in {self.elapsed_s:.1f}s -> {self.out}")
 
 
-def _default_cache() -> ScoreCache:
+def default_cache() -> ScoreCache:
+    """The score cache in the user cache folder, shared by sweeps and ``exifbench score``."""
     from harness.cache_folder import cache_dir
 
     return ScoreCache(cache_dir() / "scores.sqlite")
@@ -201,6 +202,24 @@ def _missing(plan: Plan, cache: ScoreCache, retry_errors: bool) -> tuple[list, l
     return missing, sorted(needed)
 
 
+def compute_missing(plan: Plan, cache: ScoreCache, *, address: str | None = None, quiet: bool = False,
+                    batch_size: int = 32, apply_orientation: bool = False, cpu_actors: int | None = None,
+                    retry_errors: bool = False) -> tuple[int, EngineStats]:
+    """Compute the cells of ``plan`` that ``cache`` lacks, with a progress display; Ray
+    starts only when a cell is missing or a detector's threshold is not on record. Returns
+    the number of cells computed and the engine's counters (``exifbench score`` runs on this)."""
+    missing, needed = _missing(plan, cache, retry_errors)
+    if not needed:
+        return 0, EngineStats()
+    progress = Progress(len({c.sample.sample_id for c in missing}), desc="images", unit="img", quiet=quiet,
+                        cells=len(plan.cells), cached=len(plan.cells) - len(missing))
+    try:
+        return len(missing), _compute_missing(plan, cache, missing, progress, address=address, batch_size=batch_size,
+                                              apply_orientation=apply_orientation, detectors=needed,
+                                              cpu_actors=cpu_actors)
+    finally:
+        progress.close()
+
 def run_sweep(config: SweepConfig, out: str | Path, *, address: str | None = None, quiet: bool = False,
               cache: ScoreCache | None = None, retry_errors: bool = False, apply_orientation: bool = False,
               leaderboard: bool = True) -> SweepResult:
@@ -208,7 +227,7 @@ def run_sweep(config: SweepConfig, out: str | Path, *, address: str | None = Non
     start = time.monotonic()
     out = Path(out)
     writable_folder(out)  # before any work: an unwritable folder fails now, not after the compute
-    cache = _default_cache() if cache is None else cache
+    cache = default_cache() if cache is None else cache
     run_id = new_run_id()
     plan = make_plan(config)
     missing, needed = _missing(plan, cache, retry_errors)

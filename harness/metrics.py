@@ -11,7 +11,9 @@ Cells whose score failed are excluded and counted in ``n_failed``.
 With a :class:`~harness.stats.Bootstrap`, every row gets ``<metric>_lo``/``<metric>_hi``
 (a stratified, seeded bootstrap: :mod:`harness.stats`) and DeLong's AUC interval
 (``auc_delong_lo``/``auc_delong_hi``) as a check. ``ap_chance`` is AP's chance level (the
-share of fakes). A TPR at 1% (5%) FPR is NaN below 100 (20) reals: with fewer, "1% of the
+share of fakes). ``ap_real_positive`` is AP with the real class positive and the negated
+score (the convention of the SDAIE authors' one-class tables, so their numbers can be set
+beside ours); it is given for every detector, with its interval. A TPR at 1% (5%) FPR is NaN below 100 (20) reals: with fewer, "1% of the
 reals" is no image at all. A dataset without generated images gives one row per detector
 and perturbation under generator ``real``: its real accuracy is 1 - false-positive rate.
 """
@@ -28,15 +30,17 @@ from harness.stats import (BOOTSTRAP_METRICS, Bootstrap, bootstrap_p_value, delo
                            percentile_interval, replicate_calibration, replicate_metrics)
 
 __all__ = ["METRIC_COLUMNS", "HIGHER_IS_BETTER", "MIN_REALS", "COMPARISON_COLUMNS", "Evaluation", "binary_metrics", "evaluate",
-           "compute_metrics", "write_tables", "reliability", "CALIBRATION_METRICS", "compare_detectors", "generator_means", "MEAN_GROUPS", "mean_over_generators", "strata"]
+           "compute_metrics", "write_tables", "reliability", "CALIBRATION_METRICS", "EXTRA_INTERVAL_METRICS", "compare_detectors", "generator_means", "MEAN_GROUPS", "mean_over_generators", "strata"]
 
 METRIC_COLUMNS = ["ap", "auc", "acc", "real_acc", "fake_acc", "bal_acc", "tpr_at_1fpr", "tpr_at_5fpr", "eer",
-                  "oracle_acc_test_tuned", "brier", "ece"]
+                  "oracle_acc_test_tuned", "brier", "ece", "ap_real_positive"]
 #: calibration metrics: only for detectors whose score is a probability (``DetectorSpec.score_is_probability``)
 CALIBRATION_METRICS = ("brier", "ece")
 KEYS = ["detector", "dataset", "generator", "perturbation"]
 #: the direction of every metric (results.json says it, as evaluation harnesses' results do)
 HIGHER_IS_BETTER = {**{m: True for m in METRIC_COLUMNS}, "eer": False, "brier": False, "ece": False}
+#: metrics with bootstrap intervals computed here rather than in :func:`harness.stats.replicate_metrics`
+EXTRA_INTERVAL_METRICS = ("ap_real_positive",)
 #: reals a TPR at a false-positive rate needs (1% of 100 reals is one image); fewer give NaN
 MIN_REALS = {"tpr_at_1fpr": 100, "tpr_at_5fpr": 20}
 
@@ -75,6 +79,7 @@ def binary_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float) -> 
     if real.any() and fake.any():
         out["bal_acc"] = (out["real_acc"] + out["fake_acc"]) / 2
         out["ap"] = average_precision_score(labels, scores)
+        out["ap_real_positive"] = average_precision_score(1 - labels, -scores)
         out["auc"] = roc_auc_score(labels, scores)
         fpr, tpr, _ = roc_curve(labels, scores)
         out["tpr_at_1fpr"] = tpr_at_fpr(fpr, tpr, 0.01)
@@ -174,10 +179,12 @@ def evaluate(scores: pd.DataFrame, bootstrap: Bootstrap | None = None, probabili
         if weights is not None:
             wr, wf = weights.weights(ok_real), weights.weights(ok_fake)
             reps = replicate_metrics(real_s, fake_s, wr, wf, threshold)
+            # the real class as the positive one: the reals' negated scores in the "fake" slot
+            reps["ap_real_positive"] = replicate_metrics(-fake_s, -real_s, wf, wr, -threshold)["ap"]
             if calibrated:
                 reps.update(replicate_calibration(real_s, fake_s, wr, wf))
             replicates[key] = reps
-            for name in (*BOOTSTRAP_METRICS, *CALIBRATION_METRICS):
+            for name in (*BOOTSTRAP_METRICS, *EXTRA_INTERVAL_METRICS, *CALIBRATION_METRICS):
                 values = reps.get(name, np.array([np.nan]))
                 row[f"{name}_lo"], row[f"{name}_hi"] = percentile_interval(values, bootstrap.ci)
             _, _, row["auc_delong_lo"], row["auc_delong_hi"] = delong(ok_real["score"], ok_fake["score"], bootstrap.ci)
@@ -185,7 +192,8 @@ def evaluate(scores: pd.DataFrame, bootstrap: Bootstrap | None = None, probabili
         rows.append(row)
     cols = KEYS + ["n_real", "n_fake", "n_failed", "threshold", "ap_chance"] + METRIC_COLUMNS
     if weights is not None:
-        cols += [f"{m}_{end}" for m in (*BOOTSTRAP_METRICS, *CALIBRATION_METRICS) for end in ("lo", "hi")]
+        cols += [f"{m}_{end}" for m in (*BOOTSTRAP_METRICS, *EXTRA_INTERVAL_METRICS, *CALIBRATION_METRICS)
+                 for end in ("lo", "hi")]
         cols += ["auc_delong_lo", "auc_delong_hi"]
     return Evaluation(pd.DataFrame(rows, columns=cols), replicates, bootstrap)
 
@@ -356,7 +364,7 @@ def generator_means(evaluation: Evaluation, seen: Mapping[str, Sequence[str]] | 
                    "generators": ",".join(sorted(gens)), "n_generators": len(gens)}
             row.update({m: float(rows_of[m].mean()) for m in METRIC_COLUMNS})
             if boot is not None:
-                for m in (*BOOTSTRAP_METRICS, *CALIBRATION_METRICS):
+                for m in (*BOOTSTRAP_METRICS, *EXTRA_INTERVAL_METRICS, *CALIBRATION_METRICS):
                     per_gen = [evaluation.replicates[(det, ds, g, pert)].get(m) for g in gens]
                     if any(r is None for r in per_gen):
                         row[f"{m}_lo"] = row[f"{m}_hi"] = float("nan")

@@ -14,7 +14,7 @@ from PIL import Image
 
 from harness import read_exif
 from harness.data.camera import fallback_cameras, make_photo, sample_shot, simulate
-from harness.data.camera.pipeline import encode_jpeg, jpeg_qtables
+from harness.data.camera.pipeline import encode_jpeg, fixed_pattern, jpeg_qtables, model_tone
 from harness.data.camera.render import render_photo
 from harness.data.camera.simulate import plan_jobs
 
@@ -82,9 +82,30 @@ def test_exif_read_back_equals_what_was_sampled(tmp_path):
         sampled = {k: row[k] for k in ("Make", "Model", "Software", "DateTimeOriginal", "LensModel", "FocalLength",
                                        "FNumber", "ExposureTime", "ISOSpeedRatings", "ExposureBiasValue", "Flash",
                                        "MeteringMode", "ExposureMode", "ExposureProgram", "WhiteBalance",
-                                       "SceneCaptureType", "FocalLengthIn35mmFilm")}
+                                       "SceneCaptureType", "FocalLengthIn35mmFilm", "MaxApertureValue")}
         assert {k: exif.get(k) for k in sampled} == sampled
         assert "simulated" in exif["Software"]
+
+
+def test_a_models_fixed_pattern_is_shared_by_its_photos_and_not_by_another_models():
+    cams = fallback_cameras()[:2]
+    assert np.array_equal(fixed_pattern(cams[0].name, 96, 128), fixed_pattern(cams[0].name, 96, 128))
+
+    def residual(camera, seed: int) -> np.ndarray:
+        out = render_photo(camera, FLAT, _plain_shot(camera, 100), np.random.default_rng(seed))
+        return _highpass(out.mean(axis=2))[8:-8, 8:-8].ravel()
+
+    same = np.corrcoef(residual(cams[0], 1), residual(cams[0], 2))[0, 1]
+    other = np.corrcoef(residual(cams[0], 1), residual(cams[1], 2))[0, 1]
+    assert same > 0.3 and abs(other) < 0.1, (same, other)
+
+
+def test_models_differ_in_tone_curve_and_in_the_shape_of_their_quantisation_tables():
+    names = [c.name for c in fallback_cameras()]
+    assert len({model_tone(n) for n in names}) == len(names)
+    # high- over low-frequency quantisation: a ±1 jitter of the IJG tables would leave it nearly equal
+    ratios = [np.mean(jpeg_qtables(90, n)[0][-16:]) / np.mean(jpeg_qtables(90, n)[0][:16]) for n in names]
+    assert max(ratios) / min(ratios) > 1.3, ratios
 
 
 def test_exposure_triangle_matches_the_light():

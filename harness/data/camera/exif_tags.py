@@ -2,10 +2,12 @@
 
 Rationals are written as exact fractions (``1/250``, ``28/10``): ``read_exif`` turns them into
 ``numerator / denominator``, the same float as the sampled :class:`fractions.Fraction`.
-``Software`` says that the photograph is simulated.
+``Software`` says that the photograph is simulated. ``MaxApertureValue`` is the lens's widest
+aperture at the shot's focal length, in APEX units (``2 log2 N``, to 1/100).
 """
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 from typing import Any
 
@@ -13,10 +15,10 @@ from PIL import Image
 from PIL.TiffImagePlugin import IFDRational
 
 from harness.data.camera.database import Camera
-from harness.data.camera.shot import Shot
+from harness.data.camera.shot import Shot, _widest
 from harness.data.exif import normalise_make, normalise_model
 
-__all__ = ["SOFTWARE", "build_exif", "expected_exif"]
+__all__ = ["SOFTWARE", "build_exif", "expected_exif", "max_aperture_apex"]
 
 SOFTWARE = "exifbench camera simulator (simulated photograph)"
 _EXIF_IFD = 0x8769
@@ -24,6 +26,11 @@ _EXIF_IFD = 0x8769
 
 def _rational(value: Fraction) -> IFDRational:
     return IFDRational(value.numerator, value.denominator)
+
+
+def max_aperture_apex(shot: Shot) -> Fraction:
+    """MaxApertureValue: the widest f-number at the shot's focal length, in APEX units."""
+    return Fraction(round(200 * math.log2(_widest(shot.lens, float(shot.focal_length)))), 100)
 
 
 def build_exif(camera: Camera, shot: Shot) -> bytes:
@@ -36,7 +43,7 @@ def build_exif(camera: Camera, shot: Shot) -> bytes:
     ifd.update({
         0x829A: _rational(shot.exposure_time), 0x829D: _rational(shot.fnumber), 0x8822: shot.exposure_program,
         0x8827: shot.iso, 0x9003: shot.datetime, 0x9204: _rational(shot.exposure_bias),
-        0x9207: shot.metering_mode, 0x9209: shot.flash, 0x920A: _rational(shot.focal_length),
+        0x9205: _rational(max_aperture_apex(shot)), 0x9207: shot.metering_mode, 0x9209: shot.flash, 0x920A: _rational(shot.focal_length),
         0xA402: shot.exposure_mode, 0xA403: shot.white_balance, 0xA405: shot.focal_35mm,
         0xA406: shot.scene_capture_type, 0xA434: shot.lens.model,
     })
@@ -53,5 +60,5 @@ def expected_exif(camera: Camera, shot: Shot) -> dict[str, Any]:
         "ExposureBiasValue": float(shot.exposure_bias), "Flash": shot.flash, "MeteringMode": shot.metering_mode,
         "ExposureMode": shot.exposure_mode, "ExposureProgram": shot.exposure_program,
         "WhiteBalance": shot.white_balance, "SceneCaptureType": shot.scene_capture_type,
-        "FocalLengthIn35mmFilm": shot.focal_35mm,
+        "FocalLengthIn35mmFilm": shot.focal_35mm, "MaxApertureValue": 2.0 ** (float(max_aperture_apex(shot)) / 2),
     }

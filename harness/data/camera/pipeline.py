@@ -10,6 +10,14 @@ quantisation between the black and white levels, demosaicing (``colour-demosaici
 bilinear, Malvar 2004, Menon 2007), white balance, camera->sRGB matrix, gamma and tone curve,
 saturation, sharpening, JPEG with the camera's own quantisation tables.
 
+What a model's photos share whatever the shot, each a deterministic function of the model's
+EXIF name (:func:`model_unit`): a fixed pattern of the sensor (:func:`fixed_pattern`: a
+PRNU-like multiplicative gain map with column and row components, stronger than most real
+sensors' ~1 % so that a small network can learn it in minutes), a tone curve
+(:func:`model_tone`: gamma and black lift on top of the style's contrast) and quantisation
+tables (:func:`jpeg_qtables`: a model-specific tilt of the IJG tables over frequency and a
+chroma scale, then a jitter of single entries).
+
 The sensor is simulated at the output resolution: noise, CFA interpolation and JPEG blocks
 land on output pixels, as in a camera's full-resolution JPEG.
 """
@@ -27,7 +35,8 @@ from PIL import Image
 
 __all__ = ["SRGB_TO_XYZ", "srgb_to_linear", "linear_to_srgb", "unprocess", "illuminant_gains", "camera_matrices",
            "vignette", "lens_blur", "depth_of_field", "mosaic", "add_sensor_noise", "demosaic",
-           "gray_world_gains", "apply_white_balance", "render_output", "jpeg_qtables", "encode_jpeg"]
+           "gray_world_gains", "apply_white_balance", "render_output", "jpeg_qtables", "encode_jpeg", "model_unit",
+           "fixed_pattern", "model_tone"]
 
 # Not colour's RGB_COLOURSPACE_sRGB matrix, which is IEC 61966-2-1's rounded one (0.4124, ...):
 # these derived values are the ones the camera matrices below are normalised with.
@@ -167,10 +176,52 @@ def _chroma_denoise(img: np.ndarray, sigma: float) -> np.ndarray:
     return luma + cv2.GaussianBlur(img - luma, (0, 0), sigma)
 
 
+def model_unit(name: str, salt: str) -> float:
+    """A number in [0, 1) that only the model's name and ``salt`` decide."""
+    return int.from_bytes(hashlib.sha256(f"{salt}:{name}".encode()).digest()[:8], "big") / 2.0**64
+
+
+def _name_seed(name: str, salt: str) -> int:
+    return int.from_bytes(hashlib.sha256(f"{salt}:{name}".encode()).digest()[:8], "big")
+
+
+@lru_cache(maxsize=16)
+def fixed_pattern(name: str, h: int, w: int) -> np.ndarray:
+    """The model's sensor gain map (h, w), about 1: photo-response non-uniformity (per-pixel
+    gains, spatially correlated over a model-specific length) plus column and row gains.
+
+    Amplitudes (standard deviations): pixels 1.5-5 %, columns 0-3 %, rows 0-2 %, each drawn
+    from the model's name; the pattern itself is seeded by the name, so every photo of a
+    model at one size carries the same map."""
+    u = lambda salt: model_unit(name, salt)  # noqa: E731
+    rng = np.random.default_rng(_name_seed(name, "fixed-pattern"))
+    pixel = rng.standard_normal((h, w)).astype(np.float32)
+    corr = 0.6 * u("prnu-correlation")
+    if corr > 0.05:
+        pixel = cv2.GaussianBlur(pixel, (0, 0), corr)
+    pixel /= max(float(pixel.std()), 1e-6)
+    columns = rng.standard_normal(w).astype(np.float32)
+    rows = rng.standard_normal(h).astype(np.float32)
+    gain = (1.0 + (0.015 + 0.035 * u("prnu")) * pixel + (0.03 * u("columns")) * columns[None, :]
+            + (0.02 * u("rows")) * rows[:, None])
+    gain = np.clip(gain, 0.5, 1.5).astype(np.float32)
+    gain.flags.writeable = False  # shared by every caller through the cache
+    return gain
+
+
+def model_tone(name: str) -> tuple[float, float]:
+    """The model's tone curve on gamma-encoded values: (exponent 0.8-1.25, black lift 0-0.04)."""
+    return 0.8 + 0.45 * model_unit(name, "tone-gamma"), 0.04 * model_unit(name, "tone-lift")
+
+
 def render_output(linear: np.ndarray, *, contrast: float, saturation: float, sharpen_amount: float,
-                  sharpen_radius: float, chroma_denoise: float = 0.0) -> np.ndarray:
-    """Linear sRGB -> 8-bit: gamma, S-shaped tone curve, saturation, noise reduction, sharpening."""
+                  sharpen_radius: float, chroma_denoise: float = 0.0,
+                  tone: tuple[float, float] = (1.0, 0.0)) -> np.ndarray:
+    """Linear sRGB -> 8-bit: gamma, the model's tone curve (``tone`` = exponent, black lift),
+    S-shaped contrast, saturation, noise reduction, sharpening."""
     y = linear_to_srgb(linear)
+    if tone != (1.0, 0.0):
+        y = tone[1] + (1.0 - tone[1]) * np.power(y, tone[0], dtype=np.float32)
     y = y + contrast * (y * y * (3 - 2 * y) - y)
     luma = (y @ _LUMA)[..., None]
     y = luma + saturation * (y - luma)
@@ -187,16 +238,22 @@ _IJG_CHROMA = np.array([17, 18, 24, 47, 99, 99, 99, 99, 18, 21, 26, 66, 99, 99, 
                         47, 66, 99, 99, 99, 99, 99, 99] + [99] * 32)
 
 
-def jpeg_qtables(quality: int, name: str) -> list[list[int]]:
-    """The IJG tables at ``quality``, with a model-specific ±1 on 12 entries of each table.
+_FREQ = (np.arange(64) // 8 + np.arange(64) % 8) / 14.0  # (u + v) / 14 of each entry, row-major
 
-    Cameras use their own tables; the jitter (seeded by the model's name) makes every model's
-    tables distinct even where two models share a nominal quality.
+
+def jpeg_qtables(quality: int, name: str) -> list[list[int]]:
+    """The model's tables at ``quality``: the IJG tables tilted over frequency by a
+    model-specific factor ``exp(tilt ((u+v)/14 - 1/2))`` (tilt in [-0.8, 0.8]: cameras keep
+    more or less of the high frequencies than IJG), the chroma table scaled by 0.7-1.3, then
+    ±1 on 12 entries of each table (all seeded by the model's name): every model's tables
+    differ, also where two models share a nominal quality.
     """
     scale = 5000 / quality if quality < 50 else 200 - 2 * quality
     rng = np.random.default_rng(int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big"))
+    tilt = np.exp((1.6 * model_unit(name, "qtable-tilt") - 0.8) * (_FREQ - 0.5))
+    chroma = 0.7 + 0.6 * model_unit(name, "qtable-chroma")
     tables = []
-    for base in (_IJG_LUMA, _IJG_CHROMA):
+    for base in (_IJG_LUMA * tilt, _IJG_CHROMA * tilt * chroma):
         t = np.clip((base * scale + 50) // 100, 1, 255).astype(int)
         pos = rng.choice(np.arange(1, 64), size=12, replace=False)
         t[pos] = np.clip(t[pos] + rng.choice([-1, 1], size=12), 1, 255)

@@ -7,7 +7,9 @@ aperture set vignetting (lensfun calibration when the lens has one), softness wi
 diffraction stopped down and background blur; the flash lights the centre with a neutral
 light that falls off towards the edges; a white-balance preset or auto white balance sets
 the colour; the scene type changes processing (landscape: more saturation and contrast,
-portrait: softer, night: stronger noise reduction).
+portrait: softer, night: stronger noise reduction). Every photo of a model carries the
+model's sensor gain map and tone curve (:func:`~harness.data.camera.pipeline.fixed_pattern`,
+:func:`~harness.data.camera.pipeline.model_tone`).
 """
 from __future__ import annotations
 
@@ -99,7 +101,8 @@ def _noise_profile(camera: Camera, iso: int) -> tuple[tuple[float, ...], tuple[f
 
 def _style(camera: Camera, shot: Shot) -> dict[str, float]:
     style = {"contrast": camera.contrast, "saturation": camera.saturation, "sharpen_amount": camera.sharpen_amount,
-             "sharpen_radius": camera.sharpen_radius, "chroma_denoise": 0.0 if shot.iso < 1600 else 1.2}
+             "sharpen_radius": camera.sharpen_radius, "chroma_denoise": 0.0 if shot.iso < 1600 else 1.2,
+             "tone": isp.model_tone(camera.name)}
     if shot.scene_capture_type == 1:
         style.update(contrast=style["contrast"] + 0.1, saturation=style["saturation"] + 0.15,
                      sharpen_amount=style["sharpen_amount"] * 1.3)
@@ -117,7 +120,7 @@ def render_photo(camera: Camera, scene: np.ndarray, shot: Shot, rng: np.random.G
     lin = isp.unprocess(scene)
     radiance = _light(lin, shot) / metered_luminance(lin, shot.metering_mode)
     sensor = _optics(radiance @ cam_rgb.T, camera, shot)
-    raw = isp.mosaic(np.clip(sensor, 0.0, None), camera.cfa)
+    raw = isp.mosaic(np.clip(sensor, 0.0, None), camera.cfa) * isp.fixed_pattern(camera.name, *sensor.shape[:2])
     raw = isp.add_sensor_noise(raw, camera.cfa, *_noise_profile(camera, shot.iso), camera.black, camera.white, rng)
     img = np.clip(isp.demosaic(raw, camera.cfa, camera.demosaic), 0.0, None)
     out = isp.apply_white_balance(img, _wb_gains(img, camera, shot, cam_rgb, daylight), rgb_cam)

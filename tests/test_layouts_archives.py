@@ -216,6 +216,7 @@ def test_folders_zip_shards_and_saved_dataset_give_identical_scores(folders, tmp
                                     datasets=[{"name": "same", **table}],
                                     detectors=[{"name": "spectrum", "checkpoint": ckpt, "n_bins": 32}],
                                     grid=["none", "jpeg(quality=80)"])
+        config.write_text(config.read_text() + "\n[metrics]\nbootstrap = 0\n")  # scores are compared, not metrics
         result = run_sweep(load_sweep(config), tmp_path / f"run-{form}", quiet=True, leaderboard=False,
                            cache=ScoreCache(tmp_path / f"cache-{form}.sqlite"))
         assert result.computed == result.total == 2 * 16, form

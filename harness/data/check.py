@@ -301,7 +301,7 @@ def _decode_findings(infos: dict[str, FileInfo]) -> list[Finding]:
 
 
 def _extension_findings(infos: dict[str, FileInfo]) -> list[Finding]:
-    lying = [i for i in infos.values() if i.format in _EXTENSIONS
+    lying = [i for i in infos.values() if i.format in _EXTENSIONS and Path(i.path).suffix  # a 🤗 row has none
              and Path(i.path).suffix.lower() not in _EXTENSIONS[i.format]]
     if not lying:
         return []

@@ -44,7 +44,7 @@ from harness.hookspecs import hookimpl
 
 __all__ = ["SavedDataset", "ParquetShard", "read_huggingface", "resolve_sources", "row_path"]
 
-_REPO_ID = re.compile(r"^(?:hf://datasets/)?([A-Za-z0-9][\w.-]*/[\w.-]+)$")
+_REPO_ID = re.compile(r"^(?:hf:/+datasets/)?([A-Za-z0-9][\w.-]*/[\w.-]+)$")  # hf:/ once a Path held it
 _SPLIT_FILE = re.compile(r"^(?P<split>[A-Za-z0-9_.]+?)-\d{5}-of-\d{5}$")
 
 
@@ -271,10 +271,8 @@ def read_huggingface(root: str | Path, dataset: str = "", image_column: str = "i
                      generator_column: str | None = None, label_map: Mapping[str, int] | None = None,
                      generator: str | None = None, families: Mapping[str, str] | None = None,
                      split: str | None = None, generators: Iterable[str] | None = None,
-                     revision: str | None = None, cache_dir: str | None = None,
-                     checksums: str | None = None) -> list[Sample]:
-    """Samples of a saved 🤗 dataset, Parquet shards or a cached hub dataset (module
-    docstring); ``checksums`` is verified by ``exifbench data check``, not here."""
+                     revision: str | None = None, cache_dir: str | None = None) -> list[Sample]:
+    """Samples of a saved 🤗 dataset, Parquet shards or a cached hub dataset (module docstring)."""
     paths = resolve_sources(root, split, revision, cache_dir)
     dataset = dataset or sources.root_name(str(root).rstrip("/").split("/")[-1]) or "huggingface"
     families, wanted = dict(families or {}), set(generators) if generators else None

@@ -136,9 +136,8 @@ def read_webdataset(root: str | Path, dataset: str = "", shards: Sequence[str] |
                     families: Mapping[str, str] | None = None, split: str = "test",
                     generators: Iterable[str] | None = None, generator: str | None = None,
                     label_key: str = "label", generator_key: str = "generator",
-                    label_map: Mapping[str, int] | None = None, checksums: str | None = None) -> list[Sample]:
-    """Samples of the shards ``root`` or ``shards`` names (module docstring); ``checksums``
-    is verified by ``exifbench data check``, not here."""
+                    label_map: Mapping[str, int] | None = None) -> list[Sample]:
+    """Samples of the shards ``root`` or ``shards`` names (module docstring)."""
     paths = shard_paths(root, shards)
     dataset = dataset or Path(str(root)).name.split("{")[0].rstrip("-_.") or "webdataset"
     families, wanted = dict(families or {}), set(generators) if generators else None

@@ -152,3 +152,20 @@ def test_malformed_checksum_line_is_an_error_naming_the_line(folder, tmp_path):
                            folder)
     (finding,) = [f for f in report.findings if f.code == "checksum-file"]
     assert "bad.sha256:2" in finding.message and report.exit_code() == 1
+
+
+def test_shard_members_no_sample_uses_are_counted(folder, tmp_path):
+    shard = tmp_path / "one.tar"
+    png = next(folder.rglob("*.png")).read_bytes()
+    with tarfile.open(shard, "w") as tar:
+        for name, data in (("a.png", png), ("a.cls", b"1"), ("b.json", b'{"label": 0}'), ("notes.txt", b"x"),
+                           ("._a.png", b"x")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    report = check_dataset(adhoc_entry("webdataset", "one"), shard)
+    (note,) = [f for f in report.findings if f.code == "ignored-files"]
+    assert note.level == "info"
+    assert note.message.startswith("3 shard members are not read: 1 hidden (e.g. one.tar::._a.png); "
+                                   "1 neither an image nor .json/.cls (e.g. one.tar::notes.txt); "
+                                   "1 metadata without an image (e.g. one.tar::b.json)")

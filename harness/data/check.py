@@ -23,7 +23,8 @@ Beyond the layout's own samples:
 - **ignored files**: below a folder or in an archive read by ``binary-folders``, ``genimage``
   or ``real-only``, files the layout does not read are counted (hidden files, names without
   an image extension; a note, exit code 0), and those that are images by their content but
-  lack an image extension are a warning (the layout skips them: rename them);
+  lack an image extension are a warning (the layout skips them: rename them); in WebDataset
+  shards, the members no sample uses (hidden, other extensions, metadata without an image);
 - **checksums**: the checksum file named by ``--checksums``, the layout option ``checksums``
   or the entry's ``checksums`` (:mod:`harness.data.checksums`) is verified; listed files that
   are missing and files whose digest differs are errors.
@@ -363,8 +364,26 @@ def _is_image_content(path: str) -> bool:
         return False
 
 
-def _ignored_findings(layout: str, root: Path) -> list[Finding]:
+def _ignored_shard_findings(entry: CatalogueEntry, root: Path) -> list[Finding]:
+    """Members of WebDataset shards that no sample uses."""
+    from harness.data.webdataset import ignored_members
+
+    try:
+        ignored = ignored_members(str(root), entry.layout_options.get("shards"))
+    except ExifbenchError:
+        return []  # the layout's own error is reported already
+    n = sum(map(len, ignored.values()))
+    if not n:
+        return []
+    parts = [f"{len(v)} {why} (e.g. {', '.join(v[:2])})" for why, v in ignored.items() if v]
+    return [Finding("info", "ignored-files", f"{n} shard members are not read: " + "; ".join(parts))]
+
+
+def _ignored_findings(entry: CatalogueEntry, root: Path) -> list[Finding]:
     """Files the layout skips: hidden ones and names without an image extension."""
+    layout = entry.layout
+    if layout == "webdataset":
+        return _ignored_shard_findings(entry, root)
     if layout not in _FILE_LAYOUTS or not (root.is_dir() or sources.is_container(root)):
         return []
     hidden, other = [], []
@@ -436,7 +455,7 @@ def check_dataset(entry: CatalogueEntry, root: str | Path, decode: bool = True, 
         samples = []
     if root.is_dir() or is_container(root):
         report.findings += _stray_findings(entry, root)
-    report.findings += _ignored_findings(entry.layout, root)
+    report.findings += _ignored_findings(entry, root)
     report.checksums, found = _checksum_findings(entry, root)
     report.findings += found
     if not samples:

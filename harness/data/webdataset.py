@@ -41,7 +41,7 @@ from harness.data.labels import label_of
 from harness.data.layouts import IMAGE_EXTENSIONS
 from harness.hookspecs import hookimpl
 
-__all__ = ["read_webdataset", "shard_paths", "split_key"]
+__all__ = ["read_webdataset", "shard_paths", "split_key", "ignored_members"]
 
 _KEY = re.compile(r"^((?:.*/|)[^./]+)[.]([^/]*)$")  # WebDataset's base_plus_ext
 _IMAGE_EXTS = {e.lstrip(".") for e in IMAGE_EXTENSIONS}
@@ -77,6 +77,24 @@ def shard_paths(root: str | Path, shards: Sequence[str] | str | None = None) -> 
     return paths
 
 
+def ignored_members(root: str | Path, shards: Sequence[str] | str | None = None) -> dict[str, list[str]]:
+    """Members of the shards that no sample uses, by reason (for ``exifbench data check``)."""
+    out: dict[str, list[str]] = {"hidden": [], "neither an image nor .json/.cls": [], "metadata without an image": []}
+    for shard in shard_paths(root, shards):
+        names = sources.container(shard).members()
+        parts = {n: split_key(n) for n in names}
+        imaged = {p[0] for n, p in parts.items() if p and p[1].lower() in _IMAGE_EXTS}
+        for name, p in parts.items():
+            where = sources.member_path(shard.name, name)
+            if any(c.startswith(".") for c in name.split("/")):
+                out["hidden"].append(where)
+            elif p is None or p[1].lower() not in _IMAGE_EXTS | {"json", "cls"}:
+                out["neither an image nor .json/.cls"].append(where)
+            elif p[0] not in imaged:
+                out["metadata without an image"].append(where)
+    return out
+
+
 @dataclass
 class _Parts:
     images: dict[str, bytes] = field(default_factory=dict)
@@ -91,7 +109,7 @@ def _members(shard: Path) -> dict[str, _Parts]:
         box = sources.container(shard)
         for name in box.members():
             parts = split_key(name)
-            if parts is None or Path(name).name.startswith("."):
+            if parts is None or any(c.startswith(".") for c in name.split("/")):
                 continue
             key, ext = parts
             if ext.lower() in _IMAGE_EXTS:

@@ -7,15 +7,56 @@ Trainable detectors implement ``fit``, which writes a checkpoint folder.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 from PIL import Image
 
-from harness.api import CheckpointError, Sample
+from harness.api import CheckpointError, ConfigError, Sample
 
-__all__ = ["BaseDetector", "TrainingSet"]
+__all__ = ["BaseDetector", "PRECISIONS", "TrainingSet", "check_precision", "numeric_precision"]
+
+#: arithmetic a torch detector may score in (its ``precision`` parameter); ``fp32`` is exact
+PRECISIONS = ("fp32", "tf32", "bf16")
+
+
+def check_precision(detector: str, precision: str) -> str:
+    if precision not in PRECISIONS:
+        raise ConfigError(f"{detector}: precision={precision!r}; use one of {list(PRECISIONS)}")
+    return precision
+
+
+@contextmanager
+def numeric_precision(precision: str, device: str = "cpu") -> Iterator[None]:
+    """Score in ``precision``, restoring torch's global settings afterwards.
+
+    ``fp32``: IEEE float32 matrix products and convolutions. On CUDA this also switches off
+    the TensorFloat-32 convolutions that PyTorch's cuDNN uses by default, so GPU scores match
+    CPU scores to float32 rounding. ``tf32``: TensorFloat-32 matrix products and
+    convolutions on CUDA (Ampere and later; 10-bit mantissa inputs, float32 accumulation);
+    on CPU it is fp32. ``bf16``: autocast to bfloat16 (on CPU and CUDA), with the operations
+    that autocast keeps in float32 (norms, softmax, reductions) left there.
+    Opt-in speed against exactness: ``tests/benchmarks/gpu_check.py`` reports the score
+    differences and AUC changes each one causes.
+    """
+    import torch
+
+    cuda = torch.backends.cuda.matmul, torch.backends.cudnn.conv
+    before = [c.fp32_precision for c in cuda]
+    wanted = "tf32" if precision == "tf32" else "ieee"
+    try:
+        for c in cuda:
+            c.fp32_precision = wanted
+        if precision == "bf16":
+            with torch.autocast(torch.device(device).type, dtype=torch.bfloat16):
+                yield
+        else:
+            yield
+    finally:
+        for c, value in zip(cuda, before):
+            c.fp32_precision = value
 
 
 class TrainingSet:

@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from harness.api import ConfigError
-from harness.detector import BaseDetector
+from harness.detector import BaseDetector, check_precision, numeric_precision
 from detectors.exif.fast import FastExtractor
 from detectors.exif.model import BackboneConfig, SDAIEBackbone
 from detectors.exif.tiling import TILINGS, tile_image
@@ -26,6 +26,8 @@ class ExifDetectorBase(BaseDetector):
         super().__init__(**params)
         if self.params.get("tiling", "center") not in TILINGS:
             raise ConfigError(f"{self.name}: tiling={self.params['tiling']!r}; use one of {list(TILINGS)}")
+        # opt-in arithmetic for scoring (harness.detector.numeric_precision); fp32 is exact
+        check_precision(self.name, self.params.get("precision", "fp32"))
         self._extractor: FastExtractor | None = None
         self._config: BackboneConfig | None = None
 
@@ -50,8 +52,9 @@ class ExifDetectorBase(BaseDetector):
     def _features(self, items: Sequence[torch.Tensor]) -> torch.Tensor:
         if self._extractor is None:
             raise RuntimeError(f"{self.name}: call load() before scoring")
-        with torch.inference_mode():
-            return self._extractor(list(items))
+        device = self._extractor.stem_w.device
+        with torch.inference_mode(), numeric_precision(self.params.get("precision", "fp32"), device):
+            return self._extractor(list(items)).float()
 
     def features(self, images: Sequence[Image.Image]) -> np.ndarray:
         """(n, D) SDAIE features (D = 528 for the paper's backbone) of RGB images."""

@@ -148,8 +148,8 @@ def _data_parallel_workers(name: str, params: Mapping[str, Any]) -> int:
         raise ConfigError(f"{name} does not train data-parallel: remove `workers` from its [params]")
     spec.create(**dict(params))
     workers = int(params["workers"])
-    if workers < 2:
-        raise ConfigError(f"{name}: workers={workers}; data-parallel training needs at least 2")
+    if workers < 1:  # one worker is allowed here: the process-group path with one rank
+        raise ConfigError(f"{name}: workers={workers}; data-parallel training needs at least 1")
     return workers
 
 

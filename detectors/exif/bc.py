@@ -10,6 +10,8 @@ Parameters: ``checkpoint`` (an authors' bc ``.pth`` or an ``exif-bc`` folder),
 ``backbone`` (the teacher for ``fit``: an authors' pretext ``.pth``, an ``exif-backbone``
 folder, or ``"random"`` for tests), ``tiling``, ``epochs``, ``batch_size``, ``lr``,
 ``alpha``, ``n_crops``, ``augment``, ``width``/``patch_size`` (must match the teacher).
+Defaults are the paper's: ``batch_size`` 800 is the authors' global batch (100 images on
+each of 8 GPUs); one process here takes the whole batch in one step.
 """
 from __future__ import annotations
 
@@ -50,7 +52,7 @@ class ExifBinaryDetector(ExifDetectorBase):
     name = "exif-bc"
 
     def __init__(self, checkpoint: str | None = None, backbone: str | None = None, tiling: str = "center",
-                 epochs: int = 15, batch_size: int = 100, lr: float = 1e-3, alpha: float = 0.05, n_crops: int = 16,
+                 epochs: int = 15, batch_size: int = 800, lr: float = 1e-3, alpha: float = 0.05, n_crops: int = 16,
                  augment: bool = True, width: int = 32, patch_size: int = 64, **params: Any):
         super().__init__(checkpoint=checkpoint, backbone=backbone, tiling=tiling, epochs=epochs,
                          batch_size=batch_size, lr=lr, alpha=alpha, n_crops=n_crops, augment=augment, width=width,

@@ -7,8 +7,10 @@ categorical tags of the first photo plus a Thurstone ranking BCE on the ordinal 
 pair (see :mod:`detectors.exif.labels`, :mod:`detectors.exif.losses`); unweighted sum;
 Adam 1e-4. A ``state.pt`` beside the checkpoint (weights, optimiser, step, random state,
 loss history) lets an interrupted job resume; ``loss.csv`` and ``loss.png`` record the
-curve. Presets: ``paper`` (the paper's network, 64 pairs per step) and ``cpu-small``
-(width 8, 32 px tiles: a smoke-size run of about a minute on two CPU cores).
+curve. Presets: ``paper`` (the paper's network and global batch: the authors' 64 pairs on
+each of 8 GPUs, 512 pairs per step; with ``workers = 8`` each worker draws their 64) and
+``cpu-small`` (width 8, 32 px tiles: a smoke-size run of about a minute on two CPU cores).
+``cpu-demo`` is the demo's (see its comment).
 
 Data-parallel training: ``workers = N`` (N > 1) runs the same loop in N Ray Train workers
 (:mod:`harness.train.ray_train`, DistributedDataParallel). ``batch_pairs`` stays the global
@@ -72,10 +74,16 @@ class PretextConfig:
 
 
 PRESETS = {
-    "paper": PretextConfig(),
+    # the authors' global batch: 64 pairs per GPU x 8 GPUs
+    "paper": PretextConfig(batch_pairs=512),
     # small networks are dominated by per-operation overhead: one thread is faster on a busy CPU
     "cpu-small": PretextConfig(width=8, patch_size=32, steps=50, batch_pairs=4, cache_side=256, log_every=1,
                                save_every=25, threads=1),
+    # the demo's backbone: the cpu-small network, long enough and with a learning rate high
+    # enough to learn camera traces in about 3 minutes on one core (held-out figures in the
+    # README, tests/benchmarks/pretext_demo_check.py); 8 crops of 8 pairs per step
+    "cpu-demo": PretextConfig(width=8, patch_size=32, steps=400, batch_pairs=8, n_crops=8, lr=1e-3, cache_side=256,
+                              log_every=10, save_every=100, threads=1),
 }
 
 

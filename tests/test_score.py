@@ -169,8 +169,9 @@ def _by_image(path: Path) -> pd.DataFrame:
 def test_a_folder_its_zip_and_its_tar_gz_score_the_same_and_only_the_first_computes(scored_setup, capsys,
                                                                                     monkeypatch):
     tmp, data, zipped, tarred, ckpt = scored_setup
-    assert main(["score", str(data), *_args(ckpt), "--out", str(tmp / "folder.csv")]) == 1  # the broken file
-    assert "1 files could not be scored" in capsys.readouterr().err
+    code = main(["score", str(data), *_args(ckpt), "--perturb", "none", "--perturb", "jpeg(quality=70)",
+                 "--out", str(tmp / "both.csv")])
+    assert code == 1 and "1 files could not be scored" in capsys.readouterr().err  # the broken file
 
     def no_ray(*args, **kwargs):
         raise AssertionError("a run whose cells are all cached started Ray")
@@ -182,24 +183,23 @@ def test_a_folder_its_zip_and_its_tar_gz_score_the_same_and_only_the_first_compu
     for archive, out in ((zipped, "zip.jsonl"), (tarred, "targz.parquet")):
         result = run_score([archive], config, tmp / out, quiet=True)
         assert result.computed == 0 and result.cached == 9
-    folder = _by_image(tmp / "folder.csv")
+    both = pd.read_csv(tmp / "both.csv")
+    folder = _by_image(tmp / "both.csv").query("perturbation == 'none'").reset_index(drop=True)
     for out in ("again.parquet", "zip.jsonl", "targz.parquet"):
         other = _by_image(tmp / out)
         assert other["sha256"].tolist() == folder["sha256"].tolist()
         assert other["score"].tolist() == pytest.approx(folder["score"].tolist(), nan_ok=True, rel=0, abs=0)
         assert other["decision"].fillna("").tolist() == folder["decision"].fillna("").tolist()
+    _check_rows(both)
 
 
-@pytest.mark.ray
-def test_rows_carry_the_detectors_own_threshold_and_the_decision_it_gives(scored_setup):
-    tmp, data, _, _, ckpt = scored_setup
-    config = score_config(["spectrum"], [f"checkpoint={ckpt}", "n_bins=32"], perturb=["none", "jpeg(quality=70)"])
-    result = run_score([str(data)], config, tmp / "rows.csv", quiet=True)
-    rows = pd.read_csv(tmp / "rows.csv")
-    assert len(rows) == result.rows == 9 * 2 and set(rows["perturbation"]) == {"none", "jpeg(quality=70)"}
+def _check_rows(rows: pd.DataFrame) -> None:
+    """Rows carry the detector's own threshold and the decision it gives; the broken file
+    has error rows (a sha256, no score, no decision)."""
+    assert len(rows) == 9 * 2 and set(rows["perturbation"]) == {"none", "jpeg(quality=70)"}
     ok = rows[rows["error"].isna()]
     assert len(ok) == 16 and ok["threshold"].nunique() == 1
     assert (ok["decision"] == ok["score"].gt(ok["threshold"]).map({True: "generated", False: "real"})).all()
     bad = rows[rows["error"].notna()]
     assert bad["path"].str.endswith("broken.png").all() and bad["error"].str.startswith("decode:").all()
-    assert bad["decision"].isna().all() and bad["sha256"].notna().all()
+    assert bad["decision"].isna().all() and bad["sha256"].notna().all() and bad["score"].isna().all()

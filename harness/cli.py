@@ -270,7 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("demo", help="the embedded default: train and sweep on the offline zoo")
     s.add_argument("--out", type=Path, default=Path("runs/demo"))
-    s.add_argument("--protocol", choices=["matched", "harmonised", "as-is"], default="matched",
+    s.add_argument("--protocol", choices=["harmonised", "matched", "as-is"], default="harmonised",
                    help="zoo protocol: matched (each generator's reals through its history), harmonised, as-is")
     s.add_argument("--quiet", action="store_true")
     ray_opts(s)
@@ -280,7 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                                                          required=True)
     s = data.add_parser("fetch", help="download and build a dataset that exifbench can fetch (the zoo)")
     s.add_argument("name")
-    s.add_argument("--protocol", choices=["matched", "harmonised", "as-is"], default="matched",
+    s.add_argument("--protocol", choices=["harmonised", "matched", "as-is"], default="harmonised",
                    help="zoo protocol: matched (each generator's reals through its history), harmonised, as-is")
     s.set_defaults(func=_cmd_data_fetch)
     s = data.add_parser("check", help="compare a folder with its catalogue entry (or, with --layout, "
@@ -296,7 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a checksum file to verify (sha256sum/md5sum lines, or GenImage's checksums.csv)")
     s.add_argument("--no-decode", action="store_true", help="read headers only (fast; misses corrupt pixel data)")
     s.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1), help="processes that decode")
-    s.add_argument("--probe", type=int, default=200, metavar="N",
+    s.add_argument("--probe", type=int, default=200, metavar="N",  # harness.data.check.PROBE_PER_CLASS
                    help="images per class and generator the shortcut probe reads (0: no probe)")
     s.add_argument("--strict", action="store_true", help="exit non-zero on warnings too (format bias, imbalance)")
     s.set_defaults(func=_cmd_data_check)

@@ -18,7 +18,7 @@ from typing import Any, Callable
 from harness.cache_folder import cache_dir
 from harness.config import DatasetConfig, DetectorConfig, RunConfig, SweepConfig
 from harness.data.layouts import read_manifest, read_real_only
-from harness.data.zoo import ZooBuild, build_zoo
+from harness.data.zoo import DEFAULT_PROTOCOL, ZooBuild, build_zoo
 from harness.plugins import detectors
 
 __all__ = ["DEMO_GRID", "DemoJob", "demo_jobs", "run_demo"]
@@ -56,6 +56,7 @@ def demo_jobs() -> list[DemoJob]:
     """
     jobs = [
         DemoJob("spectrum", {"n_bins": 128}, "labelled", detector="spectrum"),
+        DemoJob("probe", {}, "labelled", detector="probe"),  # the shortcut probe: a control row
         DemoJob("cnnspot", {"preset": "cpu-small", "epochs": 8}, "labelled", detector="cnnspot"),
         DemoJob("npr", {"preset": "cpu-small"}, "labelled", detector="npr"),
         DemoJob("exif-backbone", {"preset": "cpu-small"}, "pretext"),
@@ -92,6 +93,8 @@ def _simulated(zoo: ZooBuild, address: str | None, log: Callable[[str], None]) -
 
 def _training_data(zoo: ZooBuild, address: str | None, log: Callable[[str], None]) -> dict[str, list]:
     labelled = read_manifest(zoo.manifest, dataset="zoo", split="train", generators=[TRAIN_GENERATOR])
+    # the matched protocol writes the reals once per generator (subset); train on those of TRAIN_GENERATOR
+    labelled = [s for s in labelled if s.label == 1 or s.subset in ("", TRAIN_GENERATOR)]
     data = {"labelled": labelled, "reals": [s for s in labelled if s.label == 0]}
     if any(j.data == "pretext" for j in demo_jobs()):
         simulated = read_real_only(_simulated(zoo, address, log) / "images", dataset="simulated")
@@ -131,7 +134,7 @@ def _sweep_config(zoo: ZooBuild, checkpoints: dict[str, str]) -> SweepConfig:
     return SweepConfig(RunConfig(seed=0, batch_size=32), (ds,), tuple(dets), DEMO_GRID, "", "demo", raw)
 
 
-def run_demo(out: str | Path, protocol: str = "harmonised", address: str | None = None, quiet: bool = False,
+def run_demo(out: str | Path, protocol: str = DEFAULT_PROTOCOL, address: str | None = None, quiet: bool = False,
              log: Callable[[str], None] = print) -> Path:
     from harness.engine.sweep import run_sweep
 

@@ -14,6 +14,11 @@ meaningless, so the check reports, per generator and class:
   twice the other); real and generated images in different formats, or JPEGs of very
   different quality (the known bias of several benchmarks: a detector can learn the file
   format instead of the image); file extensions that lie about the format;
+- **the shortcut probe** (:mod:`harness.data.shortcut`): a logistic regression on features
+  of processing history only, cross-validated per generator against its reals; a warning
+  when its AUC interval lies above 0.5 (the classes differ by history: a detector can learn
+  it); ``probe=N`` reads at most N images per class and generator (``exifbench data check``
+  runs it with ``--probe 200`` by default, ``--probe 0`` leaves it out);
 - **the mix of each class**: formats, median size, smallest side, JPEG quality (estimated
   from the quantisation tables: the IJG quality whose luminance table is closest, "exact"
   when identical), share of files with EXIF.
@@ -54,6 +59,7 @@ from harness.data.catalogue import CatalogueEntry
 from harness.data.checksums import ChecksumReport, verify_checksums
 from harness.data.decode import load_image, sniff_format
 from harness.data.layouts import CLASS_DIRS, GENIMAGE_CLASS_DIRS, is_image_name, root_images
+from harness.data.shortcut import ProbeRow, probe_rows, separates
 from harness.data.sources import is_container, open_binary, root_name
 
 __all__ = ["Finding", "FileInfo", "ClassMix", "CheckReport", "check_dataset", "estimate_jpeg_quality",
@@ -61,6 +67,8 @@ __all__ = ["Finding", "FileInfo", "ClassMix", "CheckReport", "check_dataset", "e
 
 IMBALANCE = 2.0          # one class more than twice the other is worth a warning
 QUALITY_GAP = 10         # median JPEG qualities further apart than this are a bias
+#: images of each class per generator row that the shortcut probe reads (a seeded choice beyond it)
+PROBE_PER_CLASS = 200
 _EXTENSIONS = {"jpeg": {".jpg", ".jpeg", ".jpe"}, "png": {".png"}, "webp": {".webp"}, "gif": {".gif"},
                "tiff": {".tif", ".tiff"}, "bmp": {".bmp"}, "heif": {".heic", ".heif"}, "avif": {".avif"},
                "ppm": {".ppm", ".pgm"}, "mpo": {".jpg", ".jpeg"}}
@@ -105,6 +113,8 @@ class CheckReport:
     mix: dict[str, dict[str, ClassMix]] = field(default_factory=dict)
     #: the checksum file's verification, when one is named
     checksums: ChecksumReport | None = None
+    #: the shortcut probe per generator row (:func:`probe_section`)
+    probe: list[ProbeRow] = field(default_factory=list)
 
     @property
     def errors(self) -> list[Finding]:
@@ -129,6 +139,7 @@ class CheckReport:
                 lines.append(f"  {gen:24s} {cls:4s} n={m.n:<7d} formats[{fmts}] median {m.median_size[0]}x"
                              f"{m.median_size[1]} min side {m.min_side} jpeg[{q}] exif {m.exif_share:.0%}"
                              + (f" unreadable {m.unreadable}" if m.unreadable else ""))
+        lines += probe_lines(self.probe)
         if self.checksums is not None:
             lines.append(f"  {self.checksums.summary()}")
         for f in self.findings:
@@ -443,7 +454,8 @@ def _checksum_findings(entry: CatalogueEntry, root: Path) -> tuple[ChecksumRepor
     return checked, out
 
 
-def check_dataset(entry: CatalogueEntry, root: str | Path, decode: bool = True, workers: int = 1) -> CheckReport:
+def check_dataset(entry: CatalogueEntry, root: str | Path, decode: bool = True, workers: int = 1,
+                  probe: int = 0) -> CheckReport:
     """Compare ``root`` with ``entry``; ``decode=False`` reads headers only (fast, misses
     corrupt pixel data)."""
     root = Path(root).expanduser()
@@ -466,4 +478,38 @@ def check_dataset(entry: CatalogueEntry, root: str | Path, decode: bool = True, 
     report.findings += (_generator_findings(entry, groups) + _count_findings(entry, groups)
                         + _balance_findings(entry, groups) + _decode_findings(infos)
                         + _extension_findings(infos) + _bias_findings(report.mix, infos, groups))
+    if probe > 0:
+        report.probe, found = probe_section(groups, probe, workers)
+        report.findings += found
     return report
+
+
+# --- the shortcut probe -------------------------------------------------------------------
+
+def probe_section(groups: dict, per_class: int = PROBE_PER_CLASS, workers: int = 1) -> tuple[list[ProbeRow],
+                                                                                               list[Finding]]:
+    """The shortcut probe (:mod:`harness.data.shortcut`) cross-validated on each generator
+    against its reals (those beside it, else the dataset's pooled reals), and a warning for
+    every row where it separates the classes (its AUC interval above 0.5)."""
+    pooled = groups.get("real", {}).get("real", [])
+    rows = {gen: ([s.path for s in (cls["real"] or pooled)], [s.path for s in cls["fake"]])
+            for gen, cls in groups.items() if cls["fake"]}
+    results = probe_rows(rows, per_class, workers=workers)
+    found = [Finding("warning", "shortcut", f"{r.generator}: the shortcut probe, which sees only processing "
+                     f"history (JPEG grid and quality, high frequencies, resampling, size), separates real from "
+                     f"generated images: cross-validated AUC {r.result.text()}; a detector can score the history "
+                     "instead of the generator (bring both classes through the same history)")
+             for r in results if r.result is not None and separates(r.result)]
+    found += [Finding("warning", "shortcut-unreadable", f"{r.generator}: the probe could not read {r.unreadable} "
+                      "files (see the decode errors)") for r in results if r.unreadable]
+    return results, found
+
+
+def probe_lines(rows: list[ProbeRow]) -> list[str]:
+    if not rows:
+        return []
+    lines = ["  shortcut probe (processing history only; stratified 5-fold, AUC with 95% bootstrap interval; "
+             "it warns when the interval lies above 0.5):"]
+    for r in rows:
+        lines.append(f"    {r.generator:24s} " + (r.result.text() if r.result else f"no result: {r.reason}"))
+    return lines

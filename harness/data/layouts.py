@@ -150,6 +150,11 @@ def read_genimage(root: str | Path, dataset: str = "", families: Mapping[str, st
     return samples
 
 
+def _cell(value) -> str:
+    """A manifest's text cell: an empty one (NaN to pandas) is ""."""
+    return "" if value is None or (isinstance(value, float) and value != value) else str(value)
+
+
 def read_manifest(root: str | Path, dataset: str = "", split: str | None = None,
                   generators: Iterable[str] | None = None) -> list[Sample]:
     """``split`` keeps rows of that split; ``generators`` keeps the fakes of those generators
@@ -176,7 +181,7 @@ def read_manifest(root: str | Path, dataset: str = "", split: str | None = None,
                                generator=str(row.generator),
                                family=str(getattr(row, "family", "camera" if label == 0 else "unknown")),
                                split=str(getattr(row, "split", "test")),
-                               subset=str(getattr(row, "subset", "") or "")))
+                               subset=_cell(getattr(row, "subset", ""))))
     return samples
 
 

@@ -74,6 +74,8 @@ class PlannedDetector:
     seen_generators: tuple[str, ...] = ()
     seen_datasets: tuple[str, ...] = ()
     score_is_probability: bool = False
+    #: not empty: a control row (the config's ``control``, else the spec's), and what it controls for
+    control: str = ""
 
 
 @dataclass(frozen=True)
@@ -112,7 +114,7 @@ def _plan_detector(cfg: DetectorConfig) -> PlannedDetector:
     generators, datasets = trained_on(path_params(params, spec.path_params).values())
     return PlannedDetector(cfg.display_name, cfg.name, params, engine.get("num_gpus"), int(engine.get("actors", 1)),
                            key, phash, wsha, seen_generators=generators, seen_datasets=datasets,
-                           score_is_probability=spec.score_is_probability)
+                           score_is_probability=spec.score_is_probability, control=cfg.control or spec.control)
 
 
 def trained_on(paths) -> tuple[tuple[str, ...], tuple[str, ...]]:

@@ -182,7 +182,7 @@ def _run_record(config: SweepConfig, plan: Plan, run_id: str, result: dict[str, 
                        "params_hash": d.params_hash, "weights_sha256": d.weights_sha256,
                        "threshold": thresholds.get(d.display_name),
                        "trained_on": {"generators": list(d.seen_generators), "datasets": list(d.seen_datasets)},
-                       "score_is_probability": d.score_is_probability}
+                       "score_is_probability": d.score_is_probability, "control": d.control}
                       for d in plan.detectors],
         "bootstrap": {"replicates": config.metrics.bootstrap, "ci": config.metrics.ci, "seed": config.run.seed,
                       "method": "stratified percentile bootstrap (reals by subset, fakes by generator); "

@@ -43,6 +43,11 @@ class RunOutputs:
         from_record = [p["spec"] for p in self.record.get("perturbations", [])]
         return from_record or list(dict.fromkeys(self.metrics["perturbation"]))
 
+    @property
+    def controls(self) -> dict[str, str]:
+        """Control rows (run.json's ``control`` of each detector): display name -> what it controls for."""
+        return {d["display_name"]: d["control"] for d in self.record.get("detectors", []) if d.get("control")}
+
     def datasets(self) -> list[str]:
         return sorted(self.metrics["dataset"].unique())
 

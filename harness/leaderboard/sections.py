@@ -22,6 +22,9 @@ from harness.metrics import HIGHER_IS_BETTER, MIN_REALS
 __all__ = ["dataset_tables", "all_results_table", "SEEN_MARK"]
 
 SEEN_MARK = "†"
+#: a control row (DetectorSpec.control, or a [[detectors]] entry's ``control``): its rank
+#: label and the mark after its name
+CONTROL_LABEL, CONTROL_MARK = "control", "[control]"
 SEEN_NOTE = f"{SEEN_MARK} a generator this detector was trained on (run.json's trained_on)."
 
 
@@ -47,7 +50,8 @@ def main_table(out: RunOutputs, spec: LeaderboardSpec, dataset: str, labelled: p
     if ref.empty:
         return None
     means = _means(out, dataset, spec.reference_perturbation)
-    detectors = _ranked(means.get("all", {}), spec.rank_by, sorted(ref["detector"].unique()))
+    controls = {d: why for d, why in out.controls.items() if d in set(ref["detector"])}
+    detectors = _ranked(means.get("all", {}), spec.rank_by, sorted(set(ref["detector"]) - set(controls)))
     gens = sorted(ref["generator"].unique())
     ranks = rank_groups(detectors, spec.rank_by, out.comparisons, dataset=dataset,
                         perturbation=spec.reference_perturbation, generators=gens, alpha=spec.alpha)
@@ -59,8 +63,23 @@ def main_table(out: RunOutputs, spec: LeaderboardSpec, dataset: str, labelled: p
         row = [Label(label, place), det, *_main_cells(spec, ref, means, det, gens, seen.get(det, set()), split)]
         table.add(row, {"dataset": dataset, "perturbation": spec.reference_perturbation}, rank=position,
                   rank_shared=shared, seen_generators=",".join(sorted(seen.get(det, ()))))
-    table.notes = _main_notes(spec, ref, ranks.note, seen, means, table)
+    for place, det in enumerate(_ranked(means.get("all", {}), spec.rank_by, sorted(controls)),
+                                start=len(detectors) + 1):
+        row = [Label(CONTROL_LABEL, place), f"{det} {CONTROL_MARK}",
+               *_main_cells(spec, ref, means, det, gens, seen.get(det, set()), split)]
+        table.add(row, {"dataset": dataset, "perturbation": spec.reference_perturbation}, rank=float("nan"),
+                  rank_shared=False, seen_generators=",".join(sorted(seen.get(det, ()))), control=controls[det])
+    table.notes = _main_notes(spec, ref, ranks.note, seen, means, table) + _control_notes(controls)
     return table
+
+
+def _control_notes(controls: dict[str, str]) -> list[str]:
+    """What each control row controls for: a control is a labelled row, never ranked."""
+    if not controls:
+        return []
+    return [f"{CONTROL_MARK} control rows, below the ranking and not ranked (what each controls for): "
+            + " · ".join(f"{d}: {why}" for d, why in sorted(controls.items()))
+            + ". A detector that does no better than its control has not shown what it claims."]
 
 
 def _main_cells(spec: LeaderboardSpec, ref: pd.DataFrame, means: dict, det: str, gens: list[str], seen: set[str],

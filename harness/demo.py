@@ -38,13 +38,32 @@ class DemoJob:
     detector: str | None = None       # the detector the checkpoint serves, None for a backbone
     checkpoint_param: str = "checkpoint"
     detector_params: dict[str, Any] = field(default_factory=dict)
-    needs: dict[str, str] = field(default_factory=dict)  # param -> name of an earlier job's checkpoint
+    needs: dict[str, str] = field(default_factory=dict)  # param -> key of an earlier job's checkpoint
+    name: str = ""                    # the job's key when one trainer runs twice (default: the trainer)
+    alias: str = ""                   # the detector's name in the results (default: the detector)
+    control: str = ""                 # not empty: a control row, and what it controls for
+
+    @property
+    def key(self) -> str:
+        return self.name or self.trainer
 
 
-#: the EXIF detectors' CPU preset (the backbone's ``cpu-small``: width 8, 32-px tiles)
+#: the EXIF detectors' CPU preset (the backbone's ``cpu-demo``: width 8, 32-px tiles)
 EXIF_SMALL = {"width": 8, "patch_size": 32, "tiling": "center"}
-#: simulated photographs for the pretext task (issue: simulated cameras)
-SIMULATE = {"cameras": 8, "photos": 120, "seed": 0, "size": (512, 384)}
+#: the pretext backbone of the demo (detectors.exif.pretext.PRESETS["cpu-demo"])
+PRETEXT = {"preset": "cpu-demo"}
+#: exif-oc for 40 photos: a diagonal covariance (a full one has 702 parameters in 36
+#: dimensions) and a threshold held out by 10-fold cross-fitting (the in-sample one flags
+#: every test image)
+ONE_CLASS = {"covariance": "auto", "threshold_rule": "heldout", "folds": 10}
+EXIF_BC = {"epochs": 3, "batch_size": 16, "n_crops": 16, "lr": 1e-3}
+#: simulated photographs for the pretext task: ``photos`` from the training scenes, and
+#: ``heldout`` more of the same camera models (another seed) from the held-out scenes, on
+#: which the backbone is evaluated (detectors.exif.evaluate)
+SIMULATE = {"cameras": 5, "photos": 150, "heldout": 60, "heldout_scenes": 5, "seed": 0, "size": (512, 384)}
+RANDOM_BACKBONE = "random backbone"
+#: the pretext heads the demo reports on held-out photos
+PRETEXT_REPORTED = ("ISOSpeedRatings", "ExposureTime", "FocalLength", "Make", "Model")
 
 
 def demo_jobs() -> list[DemoJob]:
@@ -59,10 +78,19 @@ def demo_jobs() -> list[DemoJob]:
         DemoJob("probe", {}, "labelled", detector="probe"),  # the shortcut probe: a control row
         DemoJob("cnnspot", {"preset": "cpu-small", "epochs": 8}, "labelled", detector="cnnspot"),
         DemoJob("npr", {"preset": "cpu-small"}, "labelled", detector="npr"),
-        DemoJob("exif-backbone", {"preset": "cpu-small"}, "pretext"),
-        DemoJob("exif-oc", dict(EXIF_SMALL), "reals", detector="exif-oc", needs={"backbone": "exif-backbone"}),
-        DemoJob("exif-bc", {**EXIF_SMALL, "epochs": 3, "batch_size": 16, "n_crops": 16, "lr": 1e-3}, "labelled",
-                detector="exif-bc", needs={"backbone": "exif-backbone"}),
+        DemoJob("exif-backbone", dict(PRETEXT), "pretext"),
+        DemoJob("exif-oc", {**EXIF_SMALL, **ONE_CLASS}, "reals", detector="exif-oc", needs={"backbone": "exif-backbone"}),
+        DemoJob("exif-bc", {**EXIF_SMALL, **EXIF_BC}, "labelled", detector="exif-bc", needs={"backbone": "exif-backbone"}),
+        # controls of the EXIF idea: the same detectors on an untrained backbone (same
+        # architecture and initialisation seed, 0 pretext steps), and exif-bc without distillation
+        DemoJob("exif-backbone", {**PRETEXT, "steps": 0}, "pretext", name="exif-backbone-random"),
+        DemoJob("exif-oc", {**EXIF_SMALL, **ONE_CLASS}, "reals", detector="exif-oc", name="exif-oc-random",
+                needs={"backbone": "exif-backbone-random"}, alias="exif-oc (random backbone)", control=RANDOM_BACKBONE),
+        DemoJob("exif-bc", {**EXIF_SMALL, **EXIF_BC}, "labelled", detector="exif-bc", name="exif-bc-random",
+                needs={"backbone": "exif-backbone-random"}, alias="exif-bc (random backbone)", control=RANDOM_BACKBONE),
+        DemoJob("exif-bc", {**EXIF_SMALL, **EXIF_BC, "alpha": 0.0}, "labelled", detector="exif-bc",
+                name="exif-bc-no-distillation", needs={"backbone": "exif-backbone"}, alias="exif-bc (alpha 0)",
+                control="no distillation (alpha = 0)"),
     ]
     from harness.plugins import trainers
 
@@ -74,21 +102,83 @@ def _fingerprint(job: DemoJob, data_ids: list[str], needs: dict[str, str]) -> st
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-def _simulated(zoo: ZooBuild, address: str | None, log: Callable[[str], None]) -> Path:
-    """Simulated EXIF photographs made from the zoo's no-EXIF training scenes (cached)."""
-    from harness.data.camera import simulate
+def scene_split(scenes: list[Path], heldout: int) -> tuple[list[Path], list[Path]]:
+    """(training scenes, held-out scenes): the ``heldout`` scenes first in the order of the
+    sha256 of their file names are held out (stable on any machine)."""
+    ranked = sorted(scenes, key=lambda p: hashlib.sha256(p.name.encode()).hexdigest())
+    return sorted(ranked[heldout:]), sorted(ranked[:heldout])
+
+
+def _simulated(zoo: ZooBuild, address: str | None, log: Callable[[str], None], heldout: bool = False) -> Path:
+    """Simulated EXIF photographs made from the zoo's no-EXIF training scenes (cached): from
+    the training scenes, or (``heldout``) from the held-out scenes with another seed, by the
+    same camera models."""
+    from harness.data.camera import load_cameras, simulate
+    from harness.data.camera.simulate import choose_cameras
     from harness.data.layouts import image_files
 
-    scenes = image_files(zoo.scenes_train)
-    key = hashlib.sha256(json.dumps([SIMULATE, sorted(p.name for p in scenes)], default=str).encode()).hexdigest()
-    out = cache_dir("demo", f"simulated-{key[:12]}")
+    train, held = scene_split(image_files(zoo.scenes_train), SIMULATE["heldout_scenes"])
+    scenes = held if heldout else train
+    key = hashlib.sha256(json.dumps([SIMULATE, heldout, [p.name for p in scenes]], default=str).encode()).hexdigest()
+    out = cache_dir("demo", f"simulated-{'heldout-' if heldout else ''}{key[:12]}")
     if not (out / "manifest.csv").is_file():
         start = time.monotonic()
-        simulate(SIMULATE["cameras"], SIMULATE["photos"], out, scenes=scenes, seed=SIMULATE["seed"],
-                 size=SIMULATE["size"], address=address, progress=False)
-        log(f"  simulated {SIMULATE['photos']} photographs from {SIMULATE['cameras']} camera models "
-            f"({time.monotonic() - start:.1f}s) -> {out}")
+        cameras = choose_cameras(load_cameras(), SIMULATE["cameras"], SIMULATE["seed"])
+        photos = SIMULATE["heldout"] if heldout else SIMULATE["photos"]
+        simulate(len(cameras), photos, out, scenes=scenes, seed=SIMULATE["seed"] + int(heldout),
+                 size=SIMULATE["size"], address=address, progress=False, database=cameras)
+        log(f"  simulated {photos} photographs from {len(cameras)} camera models and {len(scenes)} "
+            f"{'held-out' if heldout else 'training'} scenes ({time.monotonic() - start:.1f}s) -> {out}")
     return out
+
+
+def _pretext_report(zoo: ZooBuild, checkpoints: dict[str, str], address: str | None,
+                    log: Callable[[str], None]) -> None:
+    """The pretext backbones' heads on held-out simulated photos (cached per checkpoint)."""
+    backbones = [k for k in ("exif-backbone", "exif-backbone-random") if k in checkpoints]
+    if not backbones:
+        return
+    from harness.data.layouts import image_files
+    from harness.plugins import trainers
+    import pandas as pd
+
+    photos = image_files(_simulated(zoo, address, log, heldout=True) / "images")
+    key = hashlib.sha256(json.dumps(sorted(p.name for p in photos) + [str(SIMULATE)]).encode()).hexdigest()[:12]
+    log(f"EXIF pretext on {len(photos)} held-out simulated photos (unseen scenes, the training camera models), "
+        "95% bootstrap intervals over photos:")
+    for name in backbones:
+        cached = cache_dir("demo", "pretext-eval") / f"{Path(checkpoints[name]).name}-{key}.csv"
+        if not cached.is_file():  # the trainer's own evaluation (exif-backbone: detectors.exif.evaluate)
+            trainers()["exif-backbone"].create(**PRETEXT).evaluate(checkpoints[name], photos).table.to_csv(
+                cached, index=False)
+        table = pd.read_csv(cached).set_index("tag").loc[list(PRETEXT_REPORTED)]
+        log(f"  {name}:")
+        for tag, r in table.iterrows():
+            what = (f"ranking accuracy (chance 0.5, {int(r['n_pairs'])} pairs)" if r["kind"] == "ranking"
+                    else f"accuracy (chance {r['chance']:.3f})")
+            log(f"    {tag:16s} {what:40s} {r['acc']:.3f} [{r['acc_lo']:.3f}, {r['acc_hi']:.3f}]")
+
+
+def _control_deltas(out: Path, log: Callable[[str], None]) -> None:
+    """The paired AUC differences of each EXIF detector and its controls (comparisons.csv)."""
+    import pandas as pd
+
+    path = out / "comparisons.csv"
+    controls = [j for j in demo_jobs() if j.control and j.detector]
+    if not path.is_file() or not controls:
+        return
+    table = pd.read_csv(path)
+    log("EXIF controls: paired ΔAUC (detector - control) on the same test images, 95% bootstrap interval:")
+    for job in controls:
+        a, b = job.detector, job.alias
+        rows = table[((table["detector_a"] == a) & (table["detector_b"] == b))
+                     | ((table["detector_a"] == b) & (table["detector_b"] == a))]
+        rows = rows[rows["perturbation"] == "none"]
+        for _, r in rows.iterrows():
+            sign = 1 if r["detector_a"] == a else -1
+            lo, hi = sorted((sign * r["delta_auc_lo"], sign * r["delta_auc_hi"]))
+            log(f"  {a} - {b:28s} {r['generator']:14s} ΔAUC {sign * r['delta_auc']:+.3f} [{lo:+.3f}, {hi:+.3f}] "
+                f"({int(r['n_real'])} reals, {int(r['n_fake'])} fakes)")
 
 
 def _training_data(zoo: ZooBuild, address: str | None, log: Callable[[str], None]) -> dict[str, list]:
@@ -115,8 +205,8 @@ def _train_all(zoo: ZooBuild, address: str | None, log: Callable[[str], None]) -
         existed = (out / "manifest.json").is_file()
         run_training(job.trainer, params, samples, out, seed=0, address=address)
         how = "from the cache" if existed else f"trained in {time.monotonic() - start:.1f}s"
-        log(f"  {job.trainer} on {len(samples)} images ({how}) -> {out}")
-        checkpoints[job.trainer] = str(out)
+        log(f"  {job.key} on {len(samples)} images ({how}) -> {out}")
+        checkpoints[job.key] = str(out)
     return checkpoints
 
 
@@ -124,13 +214,14 @@ def _sweep_config(zoo: ZooBuild, checkpoints: dict[str, str]) -> SweepConfig:
     dets = []
     for job in demo_jobs():
         if job.detector:
-            params = {**job.params, **job.detector_params, job.checkpoint_param: checkpoints[job.trainer],
+            params = {**job.params, **job.detector_params, job.checkpoint_param: checkpoints[job.key],
                       **{k: checkpoints[v] for k, v in job.needs.items()}}
-            dets.append(DetectorConfig(job.detector, params))
+            dets.append(DetectorConfig(job.detector, params, job.alias, job.control))
     ds = DatasetConfig("zoo", "manifest", str(zoo.manifest), {"split": "test"})
     raw = {"run": {"seed": 0}, "datasets": [{"name": "zoo", "layout": "manifest", "root": str(zoo.manifest),
                                              "split": "test"}],
-           "detectors": [{"name": d.name, **d.param_dict} for d in dets], "perturbations": {"grid": list(DEMO_GRID)}}
+           "detectors": [{"name": d.name, **({"alias": d.alias} if d.alias else {}),
+                          **({"control": d.control} if d.control else {}), **d.param_dict} for d in dets], "perturbations": {"grid": list(DEMO_GRID)}}
     return SweepConfig(RunConfig(seed=0, batch_size=32), (ds,), tuple(dets), DEMO_GRID, "", "demo", raw)
 
 
@@ -146,12 +237,14 @@ def run_demo(out: str | Path, protocol: str = DEFAULT_PROTOCOL, address: str | N
         log(f"not in the demo (no demo job: weights that cannot be fetched here, or a third-party plugin): "
             f"{', '.join(skipped)}")
     checkpoints = _train_all(zoo, address, log)
+    _pretext_report(zoo, checkpoints, address, log)
     config = _sweep_config(zoo, checkpoints)
     result = run_sweep(config, out, address=address, quiet=quiet)
     _write_config(config, Path(out) / "sweep.toml")
     md = Path(out) / "leaderboard.md"
     log(md.read_text())
     log(result.summary())
+    _control_deltas(Path(out), log)
     log(f"demo finished in {time.monotonic() - start:.0f}s; leaderboard: {md} (also .csv, .html, *.png)")
     return Path(out)
 

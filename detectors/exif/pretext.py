@@ -229,6 +229,13 @@ class ExifBackboneTrainer:
         write_loss_curve(out, history, f"exif-backbone pretext loss ({self.preset})")
         return self._write(out, model, bank, train, history, time.perf_counter() - started)
 
+    def evaluate(self, checkpoint: str | Path, photos: list) -> Any:
+        """How much the backbone in ``checkpoint`` learned, on held-out ``photos`` with EXIF:
+        :func:`detectors.exif.evaluate.evaluate_pretext` (its ``table`` and ``summary()``)."""
+        from detectors.exif.evaluate import evaluate_pretext
+
+        return evaluate_pretext(checkpoint, photos)
+
     def train_step(self, net: PretextNet, opt, bank: PhotoBank, rng: np.random.Generator,
                    device: str, pairs: int | None = None) -> tuple[float, torch.Tensor]:
         """One optimiser step on ``pairs`` (default ``batch_pairs``) random pairs; returns

@@ -1,0 +1,40 @@
+"""The demo's EXIF controls: random-backbone and no-distillation rows, labelled as controls."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.data.zoo import ZooBuild
+from harness.demo import RANDOM_BACKBONE, _sweep_config, demo_jobs, scene_split
+
+
+def test_controls_share_everything_but_what_they_control_for():
+    jobs = {j.key: j for j in demo_jobs()}
+    trained, random = jobs["exif-backbone"], jobs["exif-backbone-random"]
+    assert random.trainer == trained.trainer and random.params == {**trained.params, "steps": 0}
+    for det in ("exif-oc", "exif-bc"):
+        control = jobs[f"{det}-random"]
+        assert control.control == RANDOM_BACKBONE and control.alias and control.alias != det
+        assert control.params == jobs[det].params and control.needs == {"backbone": "exif-backbone-random"}
+    no_distil = jobs["exif-bc-no-distillation"]
+    assert no_distil.params == {**jobs["exif-bc"].params, "alpha": 0.0} and no_distil.needs == jobs["exif-bc"].needs
+    assert len({j.alias or j.detector for j in jobs.values() if j.detector}) == sum(1 for j in jobs.values() if j.detector)
+
+
+def test_sweep_config_labels_the_control_rows():
+    checkpoints = {j.key: f"/ck/{j.key}" for j in demo_jobs()}
+    zoo = ZooBuild(Path("/z"), Path("/z/manifest.csv"), Path("/z/e"), Path("/z/s"), {}, "matched")
+    config = _sweep_config(zoo, checkpoints)
+    by_name = {d.display_name: d for d in config.detectors}
+    assert by_name["exif-oc (random backbone)"].control == RANDOM_BACKBONE
+    assert by_name["exif-oc (random backbone)"].param_dict["backbone"] == "/ck/exif-backbone-random"
+    assert by_name["exif-oc"].control == "" and by_name["exif-oc"].param_dict["backbone"] == "/ck/exif-backbone"
+    raw = {d.get("alias", d["name"]): d for d in config.raw["detectors"]}
+    assert raw["exif-bc (alpha 0)"]["control"] and raw["exif-bc (alpha 0)"]["alpha"] == 0.0
+
+
+def test_scene_split_is_by_name_and_disjoint():
+    scenes = [Path(f"/a/s{i}.jpg") for i in range(20)]
+    train, held = scene_split(scenes, 5)
+    assert len(held) == 5 and not set(train) & set(held) and set(train) | set(held) == set(scenes)
+    assert scene_split([Path("/other") / p.name for p in reversed(scenes)], 5)[1] == [Path("/other") / p.name
+                                                                                       for p in held]

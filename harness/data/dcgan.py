@@ -4,6 +4,10 @@ DCGAN tutorial (latent 100 -> 64x64 RGB), used to sample GAN fakes for the offli
 The weights come from the PyPI package ``gan-face-generate`` (MIT; file
 ``gan_face_generate/weights.tar``, key ``netG_state_dict``), read directly from the wheel
 without installing that package or its dependencies.
+
+Sample ``i`` is the ``i``-th latent of a seeded draw, the same on every machine; its pixels
+are float computations and may differ slightly by CPU (vectorised kernels round
+differently), so the zoo identifies a face by its index, never by its pixels.
 """
 from __future__ import annotations
 

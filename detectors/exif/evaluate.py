@@ -22,20 +22,42 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 import torch
+import torchvision.transforms.functional as TF
+from PIL import Image
 
 from harness.api import ConfigError
 from harness.data.decode import load_image
+from harness.data.exif import read_exif
 from harness.stats import Bootstrap, percentile_interval
 from detectors.exif.labels import CATEGORICAL, RANKING, Vocabulary, encode_photo
 from detectors.exif.model import PretextNet
-from detectors.exif.pretext import _keep, _safe_exif
 from detectors.exif.tiling import normalise, random_crops
 from detectors.exif.weights import load_pretext
 
-__all__ = ["PretextEvaluation", "evaluate_pretext", "head_outputs", "ranking_accuracy", "categorical_accuracy"]
+__all__ = ["safe_exif", "keep_region", "PretextEvaluation", "evaluate_pretext", "head_outputs", "ranking_accuracy", "categorical_accuracy"]
 
 #: the tags the demo reports (issue: ISO, exposure time, focal length; Make and Model)
 REPORTED = ("ISOSpeedRatings", "ExposureTime", "FocalLength", "Make", "Model")
+
+
+def safe_exif(path: str) -> dict:
+    """The photo's EXIF; an unreadable EXIF block counts as none (all its pretext terms are masked)."""
+    try:
+        return read_exif(path)
+    except Exception:  # noqa: BLE001 - any parse failure of a photo's EXIF means "no EXIF"
+        return {}
+
+
+def keep_region(image: Image.Image, patch: int, side: int | None) -> torch.Tensor:
+    """The uint8 (3, H, W) centre region of ``side`` px (``None``: all) that pretext crops
+    are drawn from; a photo smaller than one tile is resized to one."""
+    image = image.convert("RGB")
+    if min(image.size) < patch:
+        image = image.resize((patch, patch), Image.BILINEAR)
+    if side is not None:
+        w, h = image.size
+        image = TF.center_crop(image, [min(h, side), min(w, side)])
+    return TF.pil_to_tensor(image)
 
 
 @dataclass
@@ -128,10 +150,10 @@ def evaluate_pretext(backbone: str | Path | PretextNet, photos: Sequence[str | P
     patch = patch or net.backbone.config.patch_size
     if len(photos) < 2:
         raise ConfigError(f"evaluate_pretext needs at least 2 photos, got {len(photos)}")
-    coded = [encode_photo(_safe_exif(str(p)), vocabulary) for p in photos]
+    coded = [encode_photo(safe_exif(str(p)), vocabulary) for p in photos]
     cats = torch.stack([c for c, _ in coded]).numpy()
     vals = torch.stack([v for _, v in coded]).numpy()
-    images = [_keep(load_image(str(p)), patch, cache_side) for p in photos]
+    images = [keep_region(load_image(str(p)), patch, cache_side) for p in photos]
     outs = head_outputs(net, images, n_crops, patch, seed)
     n = len(photos)
     weights = np.vstack([np.ones((1, n)), bootstrap.weights("pretext-photos", n)])

@@ -36,16 +36,14 @@ from typing import Any
 
 import numpy as np
 import torch
-import torchvision.transforms.functional as TF
-from PIL import Image
 
 from harness.api import ConfigError
-from harness.data.exif import read_exif
 from harness.detector import TrainingSet
 from harness.checkpoint import data_manifest_sha256, write_checkpoint
 from harness.files import atomic_path
 from harness.train.ray_train import SINGLE_PROCESS, Replica
 from detectors.exif.curves import write_loss_curve
+from detectors.exif.evaluate import evaluate_pretext, keep_region as _keep, safe_exif as _safe_exif
 from detectors.exif.labels import HEAD_TAGS, RANKING, Vocabulary, build_vocabulary, encode_photo, pair_targets
 from detectors.exif.losses import pretext_loss
 from detectors.exif.model import BackboneConfig, PretextNet
@@ -148,23 +146,6 @@ class PairBatch:
                          torch.cat([p.mask for p in parts]))
 
 
-def _safe_exif(path: str) -> dict:
-    try:
-        return read_exif(path)
-    except Exception:  # an unreadable EXIF block counts as no EXIF: all its terms are masked
-        return {}
-
-
-def _keep(image: Image.Image, patch: int, side: int | None) -> torch.Tensor:
-    image = image.convert("RGB")
-    if min(image.size) < patch:
-        image = image.resize((patch, patch), Image.BILINEAR)
-    if side is not None:
-        w, h = image.size
-        image = TF.center_crop(image, [min(h, side), min(w, side)])
-    return TF.pil_to_tensor(image)
-
-
 class ExifBackboneTrainer:
     """``fit(train, out)`` trains the pretext network on the reals of ``train``."""
 
@@ -232,8 +213,6 @@ class ExifBackboneTrainer:
     def evaluate(self, checkpoint: str | Path, photos: list) -> Any:
         """How much the backbone in ``checkpoint`` learned, on held-out ``photos`` with EXIF:
         :func:`detectors.exif.evaluate.evaluate_pretext` (its ``table`` and ``summary()``)."""
-        from detectors.exif.evaluate import evaluate_pretext
-
         return evaluate_pretext(checkpoint, photos)
 
     def train_step(self, net: PretextNet, opt, bank: PhotoBank, rng: np.random.Generator,

@@ -198,17 +198,37 @@ def test_hub_id_not_in_the_cache_is_an_error_that_says_how_to_get_it(tmp_path):
 
 # --- one dataset, four forms, one set of scores --------------------------------------------
 
-@pytest.mark.ray
-def test_folders_zip_shards_and_saved_dataset_give_identical_scores(folders, tmp_path, ray_session):
-    forms = {
+def _forms(folders: Path, tmp_path: Path) -> dict[str, dict]:
+    """The dataset tables of one dataset kept four ways: folders, a zip, shards, a saved 🤗 dataset."""
+    _hf_dataset(folders).save_to_disk(str(tmp_path / "saved"))
+    shards = _write_shards(folders, tmp_path / "wds")
+    return {
         "folders": {"layout": "binary-folders", "root": folders},
         "zip": {"layout": "binary-folders", "root": _write_zip(folders, tmp_path / "folders.zip")},
-        "shards": {"layout": "webdataset",
-                   "root": str(_write_shards(folders, tmp_path / "wds") / "shard-{000000..000001}.tar")},
-        "saved": {"layout": "huggingface", "generator_column": "generator"},
+        "shards": {"layout": "webdataset", "root": str(shards / "shard-{000000..000001}.tar")},
+        "saved": {"layout": "huggingface", "root": tmp_path / "saved", "generator_column": "generator"},
     }
-    _hf_dataset(folders).save_to_disk(str(tmp_path / "saved"))
-    forms["saved"]["root"] = tmp_path / "saved"
+
+
+def test_the_four_forms_give_the_same_samples_and_the_same_pixels(folders, tmp_path):
+    from harness.data.decode import load_image
+    from harness.plugins import layouts
+
+    samples = {form: sorted(layouts()[t["layout"]].read(str(t["root"]), dataset="same",
+                                                         **{k: v for k, v in t.items() if k not in ("layout", "root")}),
+                            key=lambda s: s.sample_id)
+               for form, t in _forms(folders, tmp_path).items()}
+    for form in ("zip", "shards", "saved"):
+        assert _key(samples[form]) == _key(samples["folders"]), form
+        for a, b in zip(samples["folders"], samples[form]):
+            assert load_image(a.path).tobytes() == load_image(b.path).tobytes(), (form, b.path)
+
+
+# a sweep per form (four Ray runs): several minutes on a loaded 2-core machine
+@pytest.mark.slow
+@pytest.mark.ray
+def test_folders_zip_shards_and_saved_dataset_give_identical_scores(folders, tmp_path, ray_session):
+    forms = _forms(folders, tmp_path)
     ckpt = spectrum_checkpoint(tmp_path / "ckpt", n_bins=32, n=8)
     scores = {}
     for form, table in forms.items():

@@ -14,7 +14,7 @@ from harness.engine.sweep import run_sweep
 from harness.testing import synthetic_training_set
 from harness.checkpoint import read_manifest
 from harness.train.jobs import fit_locally, run_training
-from tests.helpers import start_local_ray, write_binary_folders, write_sweep_config
+from tests.helpers import start_local_ray, write_binary_folders, write_protocol_config, write_sweep_config
 
 COLS = ["detector", "sample_id", "perturbation", "score", "error"]
 
@@ -80,3 +80,22 @@ def test_training_job_asking_for_a_gpu_runs_on_the_gpu_node(setup, gpu_cluster, 
     out = run_training("spectrum", {"n_bins": 32}, train.samples, tmp_path / "job", address=cluster.address)
     where = read_manifest(out)["extra"]["where"]
     assert where == {"node_id": gpu_node, "num_gpus": 1.0}
+
+
+def test_protocol_training_jobs_run_on_the_gpu_node(gpu_cluster, tmp_path):
+    """Every job of a protocol asks for a GPU where the cluster has one, so all land on the GPU node."""
+    from harness.protocol import load_protocol, run_protocol
+
+    cluster, gpu_node = gpu_cluster
+    gens = ("gana", "ganb", "ganc")
+    data = [{"name": role, "role": role, "layout": "binary-folders",
+             "root": write_binary_folders(tmp_path / role, generators=gens, n=4, seed=seed)}
+            for role, seed in (("train", 0), ("test", 50))]
+    config = write_protocol_config(tmp_path / "protocol.toml", protocol={"kind": "train-on-each", "metrics": ["auc"]},
+                                   datasets=data, detectors=[{"name": "spectrum", "n_bins": 32}],
+                                   metrics={"bootstrap": 50})
+    result = run_protocol(load_protocol(config), tmp_path / "run", address=cluster.address, quiet=True)
+    jobs = json.loads((tmp_path / "run" / "protocol.json").read_text())["jobs"]
+    assert result.trained == len(jobs) == 3
+    assert [j["where"] for j in jobs] == [{"node_id": gpu_node, "num_gpus": 1.0}] * 3
+    assert {j["device"] for j in jobs} == {"cpu"}  # a GPU resource without CUDA: CPU fallback

@@ -82,9 +82,13 @@ def run_training_jobs(jobs: Sequence[TrainingJob], *, num_gpus: float | None = N
     """Run ``jobs`` in parallel as Ray tasks (one each, submitted together); a job whose
     ``out`` holds a current checkpoint is not run. Ray starts only when a job must run.
     ``num_gpus`` as in :func:`run_training`; a data-parallel job (``workers`` > 1) runs on its
-    own Ray Train workers once the tasks are submitted. Outcomes in the order of ``jobs``."""
-    todo = [i for i, j in enumerate(jobs) if force or not checkpoint_is_current(
-        Path(j.out), job_fingerprint(j.name, j.params, j.samples, j.seed))]
+    own Ray Train workers once the tasks are submitted. Jobs into the same folder run once.
+    Outcomes in the order of ``jobs``."""
+    first = {}  # one run per folder: two equal jobs would write the same folder at once
+    for i, j in enumerate(jobs):
+        first.setdefault(Path(j.out).resolve(), i)
+    todo = [i for i in first.values() if force or not checkpoint_is_current(
+        Path(jobs[i].out), job_fingerprint(jobs[i].name, jobs[i].params, jobs[i].samples, jobs[i].seed))]
     if not todo:
         return [JobOutcome(j, trained=False) for j in jobs]
     from harness.runtime import ensure_ray

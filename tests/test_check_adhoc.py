@@ -169,3 +169,18 @@ def test_shard_members_no_sample_uses_are_counted(folder, tmp_path):
     assert note.message.startswith("3 shard members are not read: 1 hidden (e.g. one.tar::._a.png); "
                                    "1 neither an image nor .json/.cls (e.g. one.tar::notes.txt); "
                                    "1 metadata without an image (e.g. one.tar::b.json)")
+
+
+def test_a_catalogue_entrys_checksums_key_is_verified(folder, tmp_path):
+    from harness.data.catalogue import read_entry
+
+    _sha256sum(folder, folder / "SHA256SUMS")
+    victim = sorted((folder / "ganb" / "1_fake").glob("*.png"))[0]
+    victim.write_bytes(b"changed")
+    toml = tmp_path / "mine.toml"
+    toml.write_text('[dataset]\nname = "mine"\ntitle = "mine"\nlayout = "binary-folders"\nobtain = "x"\n'
+                    'licence = "x"\ncitation = "x"\nchecksums = "SHA256SUMS"\n'
+                    '[dataset.generators]\ngana = "gan"\nganb = "gan"\n')
+    report = check_dataset(read_entry(toml), folder)
+    assert report.checksums.corrupt[0][0] == f"ganb/1_fake/{victim.name}"
+    assert "checksum-mismatch" in report.codes() and report.exit_code() == 1

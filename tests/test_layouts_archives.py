@@ -246,3 +246,15 @@ def test_folders_zip_shards_and_saved_dataset_give_identical_scores(folders, tmp
     assert scores["folders"]["error"].isna().all() and len(scores["folders"]) == 32
     for form in ("zip", "shards", "saved"):
         pd.testing.assert_frame_equal(scores["folders"], scores[form], obj=form)
+
+
+def test_a_saved_dataset_dict_needs_split_when_it_has_several(folders, tmp_path):
+    import datasets
+
+    ds = _hf_dataset(folders)
+    datasets.DatasetDict({"train": ds.select(range(4)), "test": ds}).save_to_disk(str(tmp_path / "dd"))
+    with pytest.raises(ConfigError, match=r"splits \['test', 'train'\]; set split"):
+        read_huggingface(tmp_path / "dd")
+    samples = read_huggingface(tmp_path / "dd", split="train", dataset="d", generator_column="generator")
+    assert len(samples) == 4 and {s.split for s in samples} == {"train"}
+    assert samples[0].path == f"{tmp_path / 'dd' / 'train'}::image/0"

@@ -208,3 +208,13 @@ def test_bad_protocol_configs_are_refused_with_the_fix(tmp_path, data, untrainab
     change(config)
     with pytest.raises(ConfigError, match=message):
         load_protocol(write_protocol_config(tmp_path / "p.toml", **config))
+
+
+def test_the_command_reports_a_bad_config_with_exit_code_2(tmp_path, data, capsys):
+    from harness.cli import main
+
+    train_only = datasets(*data)[:1]
+    path = write_protocol_config(tmp_path / "p.toml", protocol={"kind": "leave-one-out"}, datasets=train_only,
+                                 detectors=[SPECTRUM])
+    assert main(["protocol", str(path), "--out", str(tmp_path / "out")]) == 2
+    assert 'no [[datasets]] table has role = "test"' in capsys.readouterr().err

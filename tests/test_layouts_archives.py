@@ -189,6 +189,13 @@ def test_hub_id_is_read_from_the_local_hub_cache(folders, tmp_path, monkeypatch)
     assert all(s.split == "test" for s in samples)
     assert samples == read_huggingface("hf://datasets/someone/fakes", dataset="d", generator_column="generator",
                                        cache_dir=str(hub), split="test")
+    # a sweep config resolves roots against its folder: the hub URL survives that
+    config = write_sweep_config(tmp_path / "sweep.toml", datasets=[{"name": "d", "layout": "huggingface",
+                                                                    "root": "hf://datasets/someone/fakes",
+                                                                    "generator_column": "generator"}],
+                                detectors=[{"name": "spectrum"}])
+    ds = load_sweep(config).datasets[0]
+    assert read_huggingface(ds.root, dataset="d", **ds.option_dict) == samples
 
 
 def test_hub_id_not_in_the_cache_is_an_error_that_says_how_to_get_it(tmp_path):

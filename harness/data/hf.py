@@ -7,7 +7,8 @@ or a hub repository already in the local hub cache.
   ``DatasetDict.save_to_disk`` (``dataset_dict.json`` and one folder per split: ``split``
   picks one, required when there are several);
 - a ``.parquet`` file, a folder of them (recursively, sorted), or a glob;
-- a hub repository id (``owner/name``, or ``hf://datasets/owner/name``) that is not a path:
+- a hub repository id, ``hf://datasets/owner/name`` (in a config file, where a bare
+  ``owner/name`` would be read as a path relative to the file), or ``owner/name`` that is not a path:
   its snapshot is looked up in the local hub cache only (``local_files_only``, as with
   ``HF_HUB_OFFLINE=1``; ``cache_dir`` overrides ``HF_HUB_CACHE``), and its Parquet files are
   read as above (``split`` keeps the files of that split: ``<split>-00000-of-00001.parquet``
@@ -44,7 +45,10 @@ from harness.hookspecs import hookimpl
 
 __all__ = ["SavedDataset", "ParquetShard", "read_huggingface", "resolve_sources", "row_path"]
 
-_REPO_ID = re.compile(r"^(?:hf:/+datasets/)?([A-Za-z0-9][\w.-]*/[\w.-]+)$")  # hf:/ once a Path held it
+_REPO = r"([A-Za-z0-9][\w.-]*/[\w.-]+)"
+_REPO_ID = re.compile(rf"^{_REPO}$")
+#: ``hf://datasets/owner/name``, also after a config made it a path (``/cfg/dir/hf:/datasets/...``)
+_HUB_URL = re.compile(rf"(?:^|/)hf:/+datasets/{_REPO}/?$")
 _SPLIT_FILE = re.compile(r"^(?P<split>[A-Za-z0-9_.]+?)-\d{5}-of-\d{5}$")
 
 
@@ -227,8 +231,8 @@ def resolve_sources(root: str | Path, split: str | None = None, revision: str | 
         shards = sorted(path.rglob("*.parquet"))
     elif glob.has_magic(text):
         shards = sorted(Path(p) for p in glob.glob(text, recursive=True))
-    elif _REPO_ID.match(text.strip()) and not path.exists():
-        snapshot = _hub_snapshot(_REPO_ID.match(text.strip()).group(1), revision, cache_dir)
+    elif (hub := _HUB_URL.search(text.strip()) or (_REPO_ID.match(text.strip()) if not path.exists() else None)):
+        snapshot = _hub_snapshot(hub.group(1), revision, cache_dir)
         shards = sorted(snapshot.rglob("*.parquet"))
         if not shards:
             raise ConfigError(f"huggingface: the cached snapshot of {text!r} ({snapshot}) has no Parquet files")

@@ -218,3 +218,30 @@ def test_the_command_reports_a_bad_config_with_exit_code_2(tmp_path, data, capsy
                                  detectors=[SPECTRUM])
     assert main(["protocol", str(path), "--out", str(tmp_path / "out")]) == 2
     assert 'no [[datasets]] table has role = "test"' in capsys.readouterr().err
+
+
+def test_a_grid_gives_a_matrix_and_a_heatmap_per_perturbation(tmp_path):
+    """From a scores table alone (no training): two models, two generators, two perturbations."""
+    from harness.protocol.matrix import Model, matrix_table, summary_table
+    from harness.protocol.render import write_outputs
+    from harness.stats import Bootstrap
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for alias in ("d@a", "d@b"):
+        for pert in ("none", "jpeg(quality=50)"):
+            for gen in ("a", "b"):
+                for i in range(8):
+                    for label in (0, 1):
+                        rows.append({"detector": alias, "dataset": "t", "generator": gen if label else "real",
+                                     "subset": gen, "sample_id": f"{gen}{label}{i}", "label": label,
+                                     "perturbation": pert, "score": rng.normal(label), "error": None,
+                                     "threshold": 0.5})
+    models = [Model("d@a", "d", "a", ("a",)), Model("d@b", "d", "b", ("b",))]
+    matrix, replicates = matrix_table(pd.DataFrame(rows), models, ["auc"], Bootstrap(50, 0.95, 0))
+    summary = summary_table(matrix, replicates, 0.95)
+    files = write_outputs(matrix, summary, ["a", "b"], tmp_path, kind="train-on-each", bootstrap=50, ci=0.95)
+    assert len(matrix) == 2 * 2 * 2 and len(summary) == 2
+    assert {p.name for p in files} >= {"heatmap-auc-none.png", "heatmap-auc-jpeg_quality=50.png"}
+    md = (tmp_path / "matrix.md").read_text()
+    assert "## auc: d at none" in md and "## auc: d at jpeg(quality=50)" in md

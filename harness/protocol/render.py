@@ -117,16 +117,17 @@ def _heatmaps(matrix: pd.DataFrame, trains: Sequence[str], folder: Path) -> list
             im = ax.imshow(grid.to_numpy(dtype=float), vmin=0, vmax=1, cmap="viridis", aspect="auto")
             ax.set_xticks(range(len(cols)), cols, rotation=40, ha="right")
             ax.set_yticks(range(len(rows)), rows)
-            ax.set(xlabel="test generator", ylabel="trained on", title=det)
+            ax.set(xlabel="test generator", ylabel="trained on" if ax is axes[0][0] else "", title=det)
             for r in part[part["detector"] == det].to_dict("records"):
                 i, j = rows.index(r["train"]), cols.index(r["column"])
                 if pd.notna(r["value"]):
                     ax.text(j, i, _cell(r).replace(" [", "\n["), ha="center", va="center", fontsize=7,
                             color="w" if r["value"] < 0.6 else "k")
                 if r["in_distribution"]:
-                    ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=2))
+                    ax.add_patch(Rectangle((j - 0.44, i - 0.44), 0.88, 0.88, fill=False, edgecolor="red",
+                                           linewidth=2))
         fig.colorbar(im, ax=list(axes[0]), label=metric)
-        fig.suptitle(f"{metric}" + (f" at {pert}" if several else "") + " (framed: in-distribution)")
+        fig.suptitle(f"{metric}" + (f" at {pert}" if several else "") + " (framed: in-distribution)", y=1.04)
         path = folder / heatmap_name(metric, pert, several)
         fig.savefig(path, dpi=110, bbox_inches="tight")
         plt.close(fig)

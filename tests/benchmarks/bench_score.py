@@ -133,7 +133,7 @@ def main() -> None:
             wall, summary, code = run(cmd, work / cache)
             times[source, attempt] = wall
             print(f"{source}, run {attempt}: {wall:6.1f} s  exit {code}  {summary}")
-            print(f"    EXIFBENCH_CACHE={work / cache} {' '.join(cmd[1:])}")
+            print(f"    EXIFBENCH_CACHE={work / cache} exifbench {' '.join(cmd[1:])}")
     for source in ("folder", "zip"):
         print(f"{source}: second / first = {times[source, '2'] / times[source, '1']:.3f}")
     print(f"zip first / folder first = {times['zip', '1'] / times['folder', '1']:.3f}")

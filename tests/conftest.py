@@ -10,13 +10,24 @@ happened to run first.
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from tests.helpers import start_local_ray, write_binary_folders
+
+# Property-based tests (tests/test_fuzz_*.py): ~50 examples each by default, so the suite
+# stays fast; EXIFBENCH_FUZZ=fuzz runs thousands (EXIFBENCH_FUZZ_EXAMPLES sets how many).
+settings.register_profile("default", max_examples=50, deadline=None, derandomize=True,
+                          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+settings.register_profile("fuzz", max_examples=int(os.environ.get("EXIFBENCH_FUZZ_EXAMPLES", "5000")),
+                          deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                HealthCheck.too_slow])
+settings.load_profile(os.environ.get("EXIFBENCH_FUZZ", "default"))
 
 
 #: node id of the running test when it is not marked ``ray``; None while Ray is allowed

@@ -125,8 +125,8 @@ def _simulated(zoo: ZooBuild, address: str | None, log: Callable[[str], None], h
         start = time.monotonic()
         cameras = choose_cameras(load_cameras(), SIMULATE["cameras"], SIMULATE["seed"])
         photos = SIMULATE["heldout"] if heldout else SIMULATE["photos"]
-        simulate(len(cameras), photos, out, scenes=scenes, seed=SIMULATE["seed"] + int(heldout),
-                 size=SIMULATE["size"], address=address, progress=False, database=cameras)
+        simulate(cameras, photos, out, scenes=scenes, seed=SIMULATE["seed"] + int(heldout),
+                 size=SIMULATE["size"], address=address, progress=False)
         log(f"  simulated {photos} photographs from {len(cameras)} camera models and {len(scenes)} "
             f"{'held-out' if heldout else 'training'} scenes ({time.monotonic() - start:.1f}s) -> {out}")
     return out

@@ -107,10 +107,13 @@ def _write_manifest(rows: list[dict[str, Any]], out: Path) -> None:
         writer.writerows(rows)
 
 
-def simulate(cameras: int, photos: int, out: Path, *, scenes: list[Path] | None = None, seed: int = 0,
+def simulate(cameras: int | Sequence[Camera], photos: int, out: Path, *, scenes: list[Path] | None = None, seed: int = 0,
              size: tuple[int, int] = (512, 384), address: str | None = None, progress: bool = True,
              database: Sequence[Camera] | None = None) -> Path:
     """Write ``photos`` simulated photos from ``cameras`` camera models into ``out``; return ``out``.
+
+    ``cameras``: how many models to choose (:func:`choose_cameras` with ``seed``), or the
+    models themselves, used in the order given (photo ``i`` is by ``cameras[i % n]``).
 
     ``scenes``: scene photos (their content is used, their camera traces are erased); the
     built-in sample photos when None. ``database``: the camera models to draw from
@@ -122,7 +125,12 @@ def simulate(cameras: int, photos: int, out: Path, *, scenes: list[Path] | None 
         raise ConfigError("--photos must be at least 1")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    chosen = choose_cameras(list(database) if database is not None else load_cameras(), cameras, seed)
+    if isinstance(cameras, int):
+        chosen = choose_cameras(list(database) if database is not None else load_cameras(), cameras, seed)
+    else:
+        chosen = list(cameras)
+        if not chosen:
+            raise ConfigError("simulate: an empty list of cameras")
     refs = [str(p) for p in scenes] if scenes else list(BUILTIN_SCENES)
     jobs = plan_jobs(chosen, photos, out, refs, seed, size)
     rows = list(parallel_map(make_photo, jobs, address=address, desc="simulate", progress=progress))

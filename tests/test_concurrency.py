@@ -25,7 +25,7 @@ from harness.engine.score_cache import ScoreCache
 from harness.engine.sweep import run_sweep
 from tests.helpers import spectrum_checkpoint, write_binary_folders, write_sweep_config
 
-COLS = ["detector", "dataset", "sample_id", "perturbation", "score", "error", "threshold"]
+COLS = ["detector", "dataset", "sample_id", "perturbation", "path", "score", "error", "threshold"]
 GRIDS = {"a": ["none", "jpeg(quality=70)"], "b": ["jpeg(quality=70)", "resize(scale=0.5)"],
          "c": ["none", "jpeg(quality=70)", "resize(scale=0.5)"]}
 
@@ -138,17 +138,11 @@ def score_rows(path: Path) -> pd.DataFrame:
     return frame.sort_values(["path", "detector", "perturbation"]).reset_index(drop=True)
 
 
-def test_scores_of_overlapping_folders_share_one_cache(configs, ray_session, tmp_path, monkeypatch):
-    """Two ``exifbench score`` processes at once (one folder, and the folder above it)."""
-    from harness.cli import main
-
+def test_scores_of_overlapping_folders_share_one_cache(configs, single, ray_session, tmp_path):
+    """Two ``exifbench score`` processes at once (one folder, and the folder above it): each
+    gives the scores the sweep of the same detector gave those files alone."""
     data = Path(load_sweep(configs["c"]).datasets[0].root)
     inputs = {"one": [data / "gana"], "all": [data]}
-    expected = {}
-    for name, paths in inputs.items():  # each alone, on a cache of its own
-        monkeypatch.setenv("EXIFBENCH_CACHE", str(tmp_path / f"cache-{name}"))
-        assert main(score_args(configs, paths, tmp_path / f"single-{name}.csv")) == 0
-        expected[name] = score_rows(tmp_path / f"single-{name}.csv")
     env = {**os.environ, "EXIFBENCH_CACHE": str(tmp_path / "cache")}
     env.pop("RAY_ADDRESS", None)
     address = ["--address", ray_session.get_runtime_context().gcs_address]
@@ -157,10 +151,15 @@ def test_scores_of_overlapping_folders_share_one_cache(configs, ray_session, tmp
                                     env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for name, paths in inputs.items()}
     finish(procs)
-    for name in inputs:
-        pd.testing.assert_frame_equal(score_rows(tmp_path / f"run-{name}.csv"), expected[name], check_dtype=False,
-                                      obj=f"score {name}")
-    every = expected["all"]
+    swept = single["c"].set_index(["path", "perturbation"])
+    for name, paths in inputs.items():
+        got = score_rows(tmp_path / f"run-{name}.csv")
+        files = sorted({str(p) for folder in paths for p in folder.rglob("*.png")})
+        assert sorted(got["path"].unique()) == files and got["error"].isna().all()
+        assert set(got["perturbation"]) == {"jpeg(quality=70)", "resize(scale=0.5)"}
+        want = swept.loc[list(zip(got["path"], got["perturbation"])), "score"].to_numpy()
+        assert (got["score"].to_numpy() == want).all(), f"score {name}"
+    every = score_rows(tmp_path / "run-all.csv")
     with sqlite3.connect(tmp_path / "cache" / "scores.sqlite") as con:
         assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         keys = [k for (k,) in con.execute("SELECT key FROM scores")]

@@ -166,10 +166,25 @@ class DetectorSpec:
     #: a ``[[detectors]]`` entry's ``control = "..."`` marks one configuration (e.g. a random
     #: backbone) the same way.
     control: str = ""
+    #: how its memory grows with the input: a lazy ``"module:function"`` reference to
+    #: ``function(params) -> (base_bytes, bytes_per_pixel)``, its peak memory while scoring one
+    #: image of W x H pixels being about ``base + bytes_per_pixel * W * H`` (``bytes_per_pixel
+    #: = 0``: the input is cropped or resized to a fixed size). The engine derives from it the
+    #: largest image the detector takes within the sweep's ``[run] memory_mib``; larger ones
+    #: get the ``[run] oversize`` policy. Empty: not declared, no limit.
+    memory: str = ""
 
     def create(self, **params: Any) -> "Detector":
         cls = resolve_factory(self.factory)
         return cls(**{**self.defaults, **params})
+
+    def memory_model(self, params: Mapping[str, Any]) -> tuple[float, float] | None:
+        """``(base bytes, bytes per input pixel)`` with ``params`` (the defaults filled in), or
+        None when the detector declares none."""
+        if not self.memory:
+            return None
+        base, per_pixel = resolve_factory(self.memory)({**self.defaults, **params})
+        return float(base), float(per_pixel)
 
 
 @dataclass(frozen=True)

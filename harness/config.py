@@ -76,11 +76,23 @@ class DetectorConfig:
         return self.alias or self.name
 
 
+#: what a detector does with an image beyond its largest input (``[run] oversize``)
+OVERSIZE_POLICIES = ("error", "centre-crop", "tile")
+
+
 @dataclass(frozen=True)
 class RunConfig:
     seed: int = 0
     batch_size: int = 32
     cpu_actors: int | None = None   # placement only: never part of a cache key
+    #: memory budget of one chunk's work in a pipeline actor (decoded, perturbed and prepared
+    #: images, and one detector's model work); sizes chunks by pixels and sets each declared
+    #: detector's largest input
+    memory_mib: int = 2048
+    #: what a detector does with an image beyond its largest input: "error" (an error row),
+    #: "centre-crop" (the centre of the image, of the same aspect, at the largest size), "tile"
+    #: (tiles of at most the largest size covering the image; the score is their mean)
+    oversize: str = "error"
 
 
 @dataclass(frozen=True)
@@ -139,14 +151,19 @@ def _only(table: Mapping[str, Any], allowed: set[str], where: str) -> None:
 
 def _run(raw: Mapping[str, Any], where: str) -> RunConfig:
     table = raw.get("run", {})
-    _only(table, {"seed", "batch_size", "cpu_actors"}, f"{where} [run]")
+    _only(table, {"seed", "batch_size", "cpu_actors", "memory_mib", "oversize"}, f"{where} [run]")
     try:
         run = RunConfig(seed=int(table.get("seed", 0)), batch_size=int(table.get("batch_size", 32)),
-                        cpu_actors=int(table["cpu_actors"]) if "cpu_actors" in table else None)
+                        cpu_actors=int(table["cpu_actors"]) if "cpu_actors" in table else None,
+                        memory_mib=int(table.get("memory_mib", 2048)), oversize=str(table.get("oversize", "error")))
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{where} [run]: {exc}") from exc
     if run.batch_size < 1 or (run.cpu_actors is not None and run.cpu_actors < 1):
         raise ConfigError(f"{where} [run]: batch_size and cpu_actors must be at least 1")
+    if run.memory_mib < 64:
+        raise ConfigError(f"{where} [run]: memory_mib must be at least 64, not {run.memory_mib}")
+    if run.oversize not in OVERSIZE_POLICIES:
+        raise ConfigError(f"{where} [run]: oversize = {run.oversize!r}: use one of {list(OVERSIZE_POLICIES)}")
     return run
 
 

@@ -15,6 +15,14 @@ TEST_PARAMS = {"preset": "cpu-small", "load_size": None, "train_crop": 64, "aug_
                "epochs": 8, "batch_size": 8, "lr": 1e-3, "patience": None, "val_fraction": 0.0}
 
 
+def memory(params) -> tuple[float, float]:
+    """Peak bytes of scoring one image: the model and its buffers, plus per input pixel the
+    ResNet's widest activations at native size (no resize; measured with
+    ``tests/benchmarks/bench_memory.py --per-pixel``); a ``crop`` fixes the input."""
+    base = (200 if params.get("preset", "paper") == "paper" else 80) * 2 ** 20
+    return (base + 240 * 224 * 224, 0.0) if params.get("crop") else (base, 240.0)
+
+
 @hookimpl
 def exifbench_detectors() -> list[DetectorSpec]:
     return [
@@ -27,6 +35,7 @@ def exifbench_detectors() -> list[DetectorSpec]:
             score_is_probability=True,
             path_params={"checkpoint": (), "init": ()},
             defaults={"preset": "paper"},
+            memory="detectors.cnnspot:memory",
             trainable=True,
             test_params=TEST_PARAMS,
         )

@@ -17,6 +17,14 @@ PAPER = "Zhong et al., Self-Supervised AI-Generated Image Detection: A Camera Me
 _TINY = {"backbone": "random", "width": 4, "patch_size": 16}
 
 
+def memory(params) -> tuple[float, float]:
+    """Peak bytes of scoring one image: every tile as float32 (12 bytes per pixel, plus the
+    tiling's copies) before the first ``max_tiles`` are kept; the backbone then runs on
+    chunks of tiles, whose memory does not grow with the image (measured with
+    ``tests/benchmarks/bench_memory.py --per-pixel``)."""
+    return 120 * 2 ** 20, 40.0
+
+
 @hookimpl
 def exifbench_detectors() -> list[DetectorSpec]:
     return [
@@ -28,6 +36,7 @@ def exifbench_detectors() -> list[DetectorSpec]:
             paper=PAPER,
             factory="detectors.exif.oc:ExifOneClassDetector",
             path_params={"checkpoint": (), "backbone": ("random",)},
+            memory="detectors.exif:memory",
             defaults={"tiling": "center", "n_components": 5, "quantile": 0.02, "covariance": "full",
                       "threshold_rule": "in-sample", "folds": 10, "gmm_dtype": "float64"},
             trainable=True,
@@ -41,6 +50,7 @@ def exifbench_detectors() -> list[DetectorSpec]:
             factory="detectors.exif.bc:ExifBinaryDetector",
             score_is_probability=True,
             path_params={"checkpoint": (), "backbone": ("random",)},
+            memory="detectors.exif:memory",
             # batch_size: the authors' global batch, 100 images per GPU x 8 GPUs
             defaults={"tiling": "center", "epochs": 15, "batch_size": 800, "lr": 1e-3, "alpha": 0.05},
             trainable=True,

@@ -13,6 +13,14 @@ TEST_PARAMS = {"preset": "cpu-small", "load_size": None, "train_crop": 64, "epoc
                "lr": 1e-3, "decay_every": None, "val_fraction": 0.0}
 
 
+def memory(params) -> tuple[float, float]:
+    """Peak bytes of scoring one image: the model, plus per input pixel the residual and the
+    network's first activations at native size (measured with
+    ``tests/benchmarks/bench_memory.py --per-pixel``); a ``crop`` fixes the input."""
+    base = 60 * 2 ** 20
+    return (base + 260 * 224 * 224, 0.0) if params.get("crop") else (base, 260.0)
+
+
 @hookimpl
 def exifbench_detectors() -> list[DetectorSpec]:
     return [
@@ -26,6 +34,7 @@ def exifbench_detectors() -> list[DetectorSpec]:
             score_is_probability=True,
             path_params={"checkpoint": (), "init": ()},
             defaults={"preset": "paper"},
+            memory="detectors.npr:memory",
             trainable=True,
             test_params=TEST_PARAMS,
         )

@@ -14,6 +14,12 @@ from harness.api import DetectorSpec
 from harness.hookspecs import hookimpl
 
 
+def memory(params) -> tuple[float, float]:
+    """Peak bytes of one image's features: a few grey and residual planes, about 11 bytes
+    per pixel (measured with ``tests/benchmarks/bench_memory.py --per-pixel``)."""
+    return 16 * 2 ** 20, 12.0
+
+
 @hookimpl
 def exifbench_detectors() -> list[DetectorSpec]:
     return [
@@ -26,6 +32,7 @@ def exifbench_detectors() -> list[DetectorSpec]:
             score_is_probability=True,
             path_params={"checkpoint": ()},
             defaults={"C": 1.0, "jpeg_quality_from": "pixels"},
+            memory="detectors.probe:memory",
             trainable=True,
             control="shortcut probe: sees only processing history (JPEG grid and quality, high frequencies, "
                     "resampling, size)",

@@ -9,6 +9,13 @@ from harness.api import DetectorSpec
 from harness.hookspecs import hookimpl
 
 
+def memory(params) -> tuple[float, float]:
+    """Peak bytes of one image's feature: the grey image, its half-plane FFT and the cached
+    ring operator of its size, about 70 bytes per pixel (measured with
+    ``tests/benchmarks/bench_memory.py --per-pixel``)."""
+    return 16 * 2 ** 20, 72.0
+
+
 @hookimpl
 def exifbench_detectors() -> list[DetectorSpec]:
     return [
@@ -20,6 +27,7 @@ def exifbench_detectors() -> list[DetectorSpec]:
             factory="detectors.spectrum.model:SpectrumDetector",
             score_is_probability=True,
             path_params={"checkpoint": ()},
+            memory="detectors.spectrum:memory",
             defaults={"n_bins": 300, "interpolation": "cubic", "C": 1.0},
             trainable=True,
             test_params={"n_bins": 64},

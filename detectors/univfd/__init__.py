@@ -16,6 +16,12 @@ TEST_PARAMS = {"clip_model": "tiny-test-clip", "random_clip_seed": 0, "crop": 32
                "patience": None, "val_fraction": 0.0}
 
 
+def memory(params) -> tuple[float, float]:
+    """CLIP takes a fixed centre crop (``crop``, 224 by default): the memory does not grow
+    with the image (the ViT-L/14 weights, about 1.2 GB in float32, and its activations)."""
+    return 1600 * 2 ** 20, 0.0
+
+
 @hookimpl
 def exifbench_detectors() -> list[DetectorSpec]:
     return [
@@ -28,6 +34,7 @@ def exifbench_detectors() -> list[DetectorSpec]:
             factory="detectors.univfd.model:UnivFDDetector",
             score_is_probability=True,
             path_params={"checkpoint": (), "clip_weights": ()},
+            memory="detectors.univfd:memory",
             defaults={},
             trainable=True,
             test_params=TEST_PARAMS,

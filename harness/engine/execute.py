@@ -23,13 +23,13 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from harness.api import ConfigError, ExifbenchError
 from harness.engine.plan import Cell, Plan
 from harness.engine.work import SampleWork
 
-__all__ = ["Actors", "EngineStats", "chunk_work", "end_actors", "gpu_shares", "start_actors", "run_cells"]
+__all__ = ["Actors", "EngineStats", "chunk_work", "iter_chunks", "end_actors", "gpu_shares", "start_actors", "run_cells"]
 
 #: restarts of a dead actor (and retries of its calls) before the sweep gives up
 ACTOR_RESTARTS = 4
@@ -58,25 +58,63 @@ class EngineStats:
                 "actors": self.actors}
 
 
-def chunk_work(cells: Sequence[Cell], images_per_chunk: int) -> list[list[SampleWork]]:
-    """Group missing cells by sample, then by chain; sort samples by size; cut into chunks."""
-    by_sample: dict[str, dict[str, list[tuple[int, str]]]] = defaultdict(lambda: defaultdict(list))
-    chains, samples = {}, {}
+def _sample_groups(cells: Iterable[Cell]) -> Iterator[list[Cell]]:
+    """Each sample's cells, samples sorted by size (pixels, then height); a sequence that
+    already yields samples in that order (:class:`~harness.engine.plan.MissingCells`) is read
+    as it comes, without gathering the cells."""
+    if getattr(cells, "sample_ordered", False):
+        yield from cells.by_sample()
+        return
+    by_sample: dict[str, list[Cell]] = defaultdict(list)
     for c in cells:
-        sid = c.sample.sample_id
-        jobs = by_sample[sid][c.chain.spec]
-        if any(k == c.key for _, k in jobs):
-            continue  # the same file twice in the plan: compute it once
-        jobs.append((c.detector, c.key))
+        by_sample[c.sample.sample_id].append(c)
+    order = sorted(by_sample, key=lambda sid: (by_sample[sid][0].sample.height * by_sample[sid][0].sample.width,
+                                               by_sample[sid][0].sample.height))
+    for sid in order:
+        yield by_sample[sid]
+
+
+def _sample_work(cells: list[Cell]) -> SampleWork:
+    """One sample's cells grouped by chain; a key seen twice (the same file twice in the
+    plan) is computed once."""
+    jobs: dict[str, list[tuple[int, str]]] = {}
+    chains, seen = {}, set()
+    for c in cells:
+        if c.key in seen:
+            continue
+        seen.add(c.key)
+        jobs.setdefault(c.chain.spec, []).append((c.detector, c.key))
         chains[c.chain.spec] = c.chain
-        samples.setdefault(sid, c.sample)
-    # Size buckets: neighbouring chunks hold images of one size, so batches have one shape.
-    order = sorted(by_sample, key=lambda sid: (samples[sid].height * samples[sid].width, samples[sid].height))
-    works = [SampleWork(samples[sid].path, sid,
-                        tuple((chains[spec], tuple(jobs)) for spec, jobs in by_sample[sid].items()))
-             for sid in order]
+    s = cells[0].sample
+    return SampleWork(s.path, s.sample_id, tuple((chains[spec], tuple(j)) for spec, j in jobs.items()),
+                      s.width, s.height)
+
+
+def iter_chunks(cells: Iterable[Cell], images_per_chunk: int, pixels_per_chunk: int | None = None
+                ) -> Iterator[list[SampleWork]]:
+    """Group cells by sample, then by chain; samples by size; cut into chunks of at most
+    ``images_per_chunk`` samples and (when given) ``pixels_per_chunk`` pixels, counted once
+    per chain (each chain's image is held until the chunk is scored). A sample larger than
+    the budget goes alone in its chunk. Lazy: memory does not grow with the plan."""
     n = max(1, images_per_chunk)
-    return [works[i:i + n] for i in range(0, len(works), n)]
+    chunk: list[SampleWork] = []
+    pixels = 0
+    for group in _sample_groups(cells):
+        work = _sample_work(group)
+        cost = max(1, work.width * work.height) * len(work.jobs)
+        if chunk and (len(chunk) >= n or (pixels_per_chunk and pixels + cost > pixels_per_chunk)):
+            yield chunk
+            chunk, pixels = [], 0
+        chunk.append(work)
+        pixels += cost
+    if chunk:
+        yield chunk
+
+
+def chunk_work(cells: Sequence[Cell], images_per_chunk: int, pixels_per_chunk: int | None = None
+               ) -> list[list[SampleWork]]:
+    """:func:`iter_chunks` as a list."""
+    return list(iter_chunks(cells, images_per_chunk, pixels_per_chunk))
 
 
 @dataclass
@@ -132,11 +170,12 @@ def _actor_classes(ray):
     class PipelineActor(_Placed):
         """Decodes, perturbs and preprocesses chunks of samples; scores the CPU detectors."""
 
-        def __init__(self, defs: list, own: list[int], threads: int):
+        def __init__(self, defs: list, own: list[int], threads: int, limits: list | None = None,
+                     oversize: str = "error"):
             import torch
 
             torch.set_num_threads(max(1, threads))
-            self.defs = defs
+            self.defs, self.limits, self.oversize = defs, limits or [], oversize
             self.models, self.failed = _load_all(defs, own, "cpu")
 
         def thresholds(self) -> dict[int, Any]:
@@ -146,7 +185,7 @@ def _actor_classes(ray):
             from harness.engine.work import prepare, score_items
 
             start = time.perf_counter()
-            *per_det, errors = prepare(work, seed, self.defs, apply_orientation)
+            *per_det, errors = prepare(work, seed, self.defs, apply_orientation, self.limits, self.oversize)
             prepared = time.perf_counter()
             rows = [(k, None, e) for k, e in errors]
             for i, model in self.models.items():
@@ -218,7 +257,9 @@ def start_pipeline(ray, plan: Plan, cpu: Sequence[int], n: int | None = None) ->
     cpus = _cluster_cpus(ray)
     n = min(n or cpus, cpus)
     threads = max(1, cpus // n)
-    return [cls.options(num_cpus=threads).remote(_defs(plan), list(cpu), threads) for _ in range(n)]
+    limits = [d.max_pixels for d in plan.detectors]
+    return [cls.options(num_cpus=threads).remote(_defs(plan), list(cpu), threads, limits, plan.oversize)
+            for _ in range(n)]
 
 
 def start_gpu_actors(ray, plan: Plan, shares: dict[int, float], only: Sequence[int]) -> dict[int, list[Any]]:
@@ -348,24 +389,34 @@ def _feed(sched: _Scheduler, chunks: Iterator[list[SampleWork]], max_inflight: i
 def run_cells(ray, plan: Plan, cells: Sequence[Cell], on_result: Callable[[list, int], None], *,
               images_per_chunk: int, apply_orientation: bool = False, max_inflight: int | None = None,
               actors: Actors | None = None, detectors: Sequence[int] | None = None,
-              stats: EngineStats | None = None, cpu_actors: int | None = None) -> dict[int, float]:
+              stats: EngineStats | None = None, cpu_actors: int | None = None,
+              pixels_per_chunk: int | None = None) -> dict[int, float]:
     """Compute ``cells`` and hand each finished batch of ``(key, score, error)`` rows to
     ``on_result(rows, n_images)``. ``detectors`` are the indices whose models are needed
     (default: those of ``cells``); ``cpu_actors`` the number of pipeline actors (default: one
-    per CPU slot; fewer bound the memory of large CPU models, each actor holding a copy).
+    per CPU slot; fewer bound the memory of large CPU models, each actor holding a copy);
+    ``pixels_per_chunk`` bounds a chunk's pixels (see :func:`iter_chunks`; default: the
+    plan's, from ``[run] memory_mib`` and the detectors' declared memory growth).
     Returns each of those detectors' thresholds."""
     from harness.runtime import cluster_gpus
 
     stats = stats if stats is not None else EngineStats()
     start = time.monotonic()
-    needed = sorted(set(detectors if detectors is not None else ()) | {c.detector for c in cells})
+    of_cells = cells.detector_indices() if hasattr(cells, "detector_indices") else {c.detector for c in cells}
+    needed = sorted(set(detectors if detectors is not None else ()) | set(of_cells))
     own = actors is None
     actors = actors if actors is not None else start_actors(ray, plan, needed, cluster_gpus(), cpu_actors)
-    chunks = chunk_work(cells, images_per_chunk)
-    stats.chunks = len(chunks)
     sched = _Scheduler(ray, plan, actors, apply_orientation)
     max_inflight = max_inflight or 2 * len(actors.pipeline)
-    source = iter(chunks)
+
+    per_chunk = pixels_per_chunk if pixels_per_chunk is not None else plan.pixels_per_chunk
+
+    def counted() -> Iterator[list[SampleWork]]:
+        for chunk in iter_chunks(cells, images_per_chunk, per_chunk):
+            stats.chunks += 1
+            yield chunk
+
+    source = counted()
     try:
         asked = _ask_thresholds(actors)
         _feed(sched, source, max_inflight)  # the first chunks queue while the models load

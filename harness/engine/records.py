@@ -7,7 +7,9 @@ distribution that provides exifbench plugins);
 ``datasets`` (name, layout, root, n_samples, n_real, n_fake, and ``data_sha256``, a hash of
 the sorted sample ids and labels); ``detectors`` (display name, name, params, params hash,
 weights sha256, threshold, ``trained_on``: generators and datasets of its checkpoints);
-``bootstrap`` (replicates, level, seed, method); ``perturbations`` (canonical specs and plugin versions);
+``bootstrap`` (replicates, level, seed, method); ``perturbations`` (canonical specs and plugin versions); ``memory`` (``[run] memory_mib``, the
+``oversize`` policy, a chunk's pixel budget, and per detector its declared memory growth, its
+largest input in pixels and the cells whose image was beyond it);
 ``cells`` (total, cached, computed, failed); ``engine`` (seconds until the models had loaded,
 busy seconds of preparation and of scoring, wall seconds of the compute phase, their overlap
 ratio, chunks, and where each detector's model ran: node id, pid, device); ``elapsed_s``.

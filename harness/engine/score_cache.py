@@ -72,7 +72,7 @@ class ScoreCache:
 
     def get_many(self, keys: Iterable[str]) -> dict[str, tuple[float | None, str | None]]:
         out: dict[str, tuple[float | None, str | None]] = {}
-        keys = list(keys)
+        keys = sorted(set(keys))  # in key order: neighbouring look-ups read neighbouring pages
         for i in range(0, len(keys), 900):  # SQLite's bound-parameter limit
             chunk = keys[i:i + 900]
             marks = ",".join("?" * len(chunk))

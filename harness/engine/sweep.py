@@ -1,10 +1,17 @@
 """``exifbench sweep``: plan, look up the cache, compute what is missing, write the run.
 
 Steps: read the datasets and plan the cells; look up every cell in the score cache; if
-anything is missing, start (or join) Ray and compute it; assemble one row per cell into
+anything is missing, start (or join) Ray and compute it; write one row per cell into
 ``scores.parquet``; compute ``metrics.csv`` (with bootstrap intervals) and
 ``comparisons.csv`` (paired differences of detectors); write ``run.json`` and
 ``results.json``; render the leaderboard.
+
+Memory does not grow with the rows but with the samples: the plan's cells are made on
+demand (:class:`~harness.engine.plan.CellGrid`), the cache is looked up in blocks of
+``LOOKUP_CELLS`` cells into one bool per cell (missing or not), and ``scores.parquet`` is
+written one row group per block. The metrics step reads back only the columns the metrics
+use (about 80 bytes per cell): it needs every score of a (detector, dataset, perturbation)
+at once, for its bootstrap and paired comparisons.
 """
 from __future__ import annotations
 
@@ -16,8 +23,9 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 
 from harness.config import MetricsConfig, SweepConfig
@@ -26,18 +34,23 @@ from harness.files import atomic_write_text, writable_folder
 from harness.stats import Bootstrap
 from harness.engine.score_cache import ScoreCache
 from harness.engine.execute import EngineStats
-from harness.engine.plan import Plan, make_plan
+from harness.engine.plan import MissingCells, Plan, make_plan
 from harness.engine.records import git_commit, new_run_id, versions, write_run_json
 from harness.plugins import perturbations
 from harness.progress import Progress
 
-__all__ = ["SweepResult", "run_sweep", "compute_missing", "default_cache", "scores_frame"]
+__all__ = ["SweepResult", "run_sweep", "compute_missing", "default_cache", "scores_frame", "missing_mask", "write_scores", "METRIC_COLUMNS"]
 
 log = logging.getLogger(__name__)
 
 SCORE_COLUMNS = ["run_id", "detector", "detector_params_hash", "weights_sha256", "dataset", "generator", "family",
                  "subset", "split", "sample_id", "path", "label", "perturbation", "perturbation_version", "score",
                  "error", "threshold"]
+#: the columns of ``scores.parquet`` that the metrics read
+METRIC_COLUMNS = ["detector", "dataset", "generator", "subset", "sample_id", "label", "perturbation", "score", "error",
+                  "threshold"]
+#: cells per cache look-up and per row group of ``scores.parquet``
+LOOKUP_CELLS = 65536
 
 
 @dataclass(frozen=True)
@@ -62,7 +75,7 @@ def default_cache() -> ScoreCache:
     return ScoreCache(cache_dir() / "scores.sqlite")
 
 
-def _compute_missing(plan: Plan, cache: ScoreCache, missing: list, progress: Progress, *, address: str | None,
+def _compute_missing(plan: Plan, cache: ScoreCache, missing: Sequence, progress: Progress, *, address: str | None,
                      batch_size: int, apply_orientation: bool, detectors: list[int],
                      cpu_actors: int | None = None) -> EngineStats:
     """Start (or join) Ray and compute ``missing``; each finished batch goes to the cache."""
@@ -70,7 +83,7 @@ def _compute_missing(plan: Plan, cache: ScoreCache, missing: list, progress: Pro
     from harness.runtime import ensure_ray
 
     ray = ensure_ray(address)
-    per_image = max(1, len({c.chain.spec for c in missing}))
+    per_image = max(1, len(plan.chains) if isinstance(missing, MissingCells) else len({c.chain.spec for c in missing}))
     stats = EngineStats()
 
     def on_result(rows: list, n_images: int) -> None:
@@ -85,22 +98,95 @@ def _compute_missing(plan: Plan, cache: ScoreCache, missing: list, progress: Pro
     return stats
 
 
+def _blocks(plan: Plan) -> Iterator[tuple[int, int]]:
+    """Sample ranges of about ``LOOKUP_CELLS`` cells."""
+    step = max(1, LOOKUP_CELLS // max(1, plan.cells.per_sample))
+    for start in range(0, len(plan.samples), step):
+        yield start, min(len(plan.samples), start + step)
+
+
+def _schema():
+    import pyarrow as pa
+
+    numeric = {"label": pa.int64(), "score": pa.float64(), "threshold": pa.float64()}
+    return pa.schema([(c, numeric.get(c, pa.string())) for c in SCORE_COLUMNS])
+
+
+def _table_of(plan: Plan, start: int, stop: int, cache: ScoreCache, run_id: str, thresholds: Sequence):
+    """The rows of samples ``start:stop`` as an Arrow table: the columns of a sample and
+    of a (chain, detector) are repeated by index, not built row by row."""
+    import pyarrow as pa
+
+    grid, reg = plan.cells, perturbations()
+    per, m = grid.per_sample, stop - start
+    keys = _block_keys(plan, start, stop)
+    found = cache.get_many(keys)
+    missing = (None, "not computed (sweep interrupted)")
+    got = [found.get(k, missing) for k in keys]
+    samples = plan.samples[start:stop]
+    by_sample = np.repeat(np.arange(m, dtype=np.int32), per)
+    by_position = np.tile(np.arange(per, dtype=np.int32), m)
+    positions = [grid.position(j) for j in range(per)]
+
+    def repeated(values: list, index: np.ndarray):
+        return pa.DictionaryArray.from_arrays(index, pa.array(values, pa.string())).dictionary_decode()
+
+    dets = [plan.detectors[d] for _, d in positions]
+    chains = [plan.chains[c] for c, _ in positions]
+    columns = {
+        "run_id": pa.array(np.full(m * per, run_id, dtype=object), pa.string()),
+        "detector": repeated([d.display_name for d in dets], by_position),
+        "detector_params_hash": repeated([d.params_hash for d in dets], by_position),
+        "weights_sha256": repeated([d.weights_sha256 for d in dets], by_position),
+        **{col: repeated([getattr(s, col) for s in samples], by_sample)
+           for col in ("dataset", "generator", "family", "subset", "split", "sample_id", "path")},
+        "label": pa.array(np.repeat(np.fromiter((s.label for s in samples), np.int64, m), per), pa.int64()),
+        "perturbation": repeated([c.spec for c in chains], by_position),
+        "perturbation_version": repeated([c.version(reg) for c in chains], by_position),
+        "score": pa.array([g[0] for g in got], pa.float64()),
+        "error": pa.array([g[1] for g in got], pa.string()),
+        "threshold": pa.array(np.tile(np.array([np.nan if thresholds[d] is None else thresholds[d]
+                                                for _, d in positions], np.float64), m), pa.float64()),
+    }
+    return pa.table(columns, schema=_schema())
+
+
+def _block_keys(plan: Plan, start: int, stop: int) -> list[str]:
+    return [k for i in range(start, stop) for k in plan.cells.keys_of(i)]
+
+
 def scores_frame(plan: Plan, cache: ScoreCache, run_id: str) -> pd.DataFrame:
-    """One row per cell, in plan order."""
-    found = cache.get_many(c.key for c in plan.cells)
-    reg = perturbations()
+    """One row per cell, in plan order, as one frame (:func:`write_scores` streams them)."""
+    import pyarrow as pa
+
     thresholds = [cache.get_threshold(d.key) for d in plan.detectors]
-    rows = []
-    for c in plan.cells:
-        d, s = plan.detectors[c.detector], c.sample
-        score, error = found.get(c.key, (None, "not computed (sweep interrupted)"))
-        rows.append((run_id, d.display_name, d.params_hash, d.weights_sha256, s.dataset, s.generator, s.family, s.subset,
-                     s.split, s.sample_id, s.path, s.label, c.chain.spec, c.chain.version(reg), score, error,
-                     thresholds[c.detector]))
-    frame = pd.DataFrame(rows, columns=SCORE_COLUMNS)
-    frame["score"] = frame["score"].astype("float64")
-    frame["threshold"] = frame["threshold"].astype("float64")
-    return frame
+    tables = [_table_of(plan, a, b, cache, run_id, thresholds) for a, b in [*_blocks(plan)] or [(0, 0)]]
+    return pa.concat_tables(tables).to_pandas()
+
+
+def write_scores(plan: Plan, cache: ScoreCache, run_id: str, path: Path) -> int:
+    """``scores.parquet``, one row per cell in plan order, written one row group per block
+    of cells (never the whole table in memory). Returns the number of rows with an error."""
+    import pyarrow.parquet as pq
+
+    thresholds = [cache.get_threshold(d.key) for d in plan.detectors]
+    failed = 0
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        with pq.ParquetWriter(tmp, _schema()) as writer:
+            for a, b in [*_blocks(plan)] or [(0, 0)]:
+                table = _table_of(plan, a, b, cache, run_id, thresholds)
+                failed += len(table) - table.column("error").null_count
+                writer.write_table(table)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return failed
+
+
+def metric_frame(path: Path) -> pd.DataFrame:
+    """The columns of ``scores.parquet`` the metrics use (strings shared, not copied per row)."""
+    return pd.read_parquet(path, columns=METRIC_COLUMNS)
 
 
 def write_metrics(frame: pd.DataFrame, out: Path, cache: ScoreCache, settings: MetricsConfig = MetricsConfig(),
@@ -119,7 +205,7 @@ def write_metrics(frame: pd.DataFrame, out: Path, cache: ScoreCache, settings: M
     from harness import metrics, stats
 
     seen = {k: sorted(v) for k, v in (seen or {}).items()}
-    rows = pd.util.hash_pandas_object(frame.drop(columns=["run_id"]), index=False).to_numpy().tobytes()
+    rows = pd.util.hash_pandas_object(frame.drop(columns=["run_id"], errors="ignore"), index=False).to_numpy().tobytes()
     probabilities = sorted(probabilities)
     setup = json.dumps({"bootstrap": settings.bootstrap, "ci": settings.ci, "seed": seed, "seen": seen,
                         "probabilities": probabilities}, sort_keys=True).encode()
@@ -158,7 +244,7 @@ def _records(table: pd.DataFrame) -> list[dict[str, Any]]:
     return json.loads(table.to_json(orient="records", double_precision=15))
 
 
-def _run_record(config: SweepConfig, plan: Plan, run_id: str, result: dict[str, Any], frame: pd.DataFrame) -> dict:
+def _run_record(config: SweepConfig, plan: Plan, run_id: str, result: dict[str, Any], cache: ScoreCache) -> dict:
     reg = perturbations()
     datasets = []
     for ds in config.datasets:
@@ -168,7 +254,7 @@ def _run_record(config: SweepConfig, plan: Plan, run_id: str, result: dict[str, 
                          "n_samples": len(part), "n_real": sum(s.label == 0 for s in part),
                          "n_fake": sum(s.label == 1 for s in part),
                          "data_sha256": hashlib.sha256(ids.encode()).hexdigest()})
-    thresholds = frame.groupby("detector")["threshold"].first().to_dict()
+    thresholds = {d.display_name: cache.get_threshold(d.key) for d in plan.detectors}
     return {
         "run_id": run_id,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -188,18 +274,49 @@ def _run_record(config: SweepConfig, plan: Plan, run_id: str, result: dict[str, 
                       "method": "stratified percentile bootstrap (reals by subset, fakes by generator); "
                                 "comparisons: paired, Holm-adjusted"},
         "perturbations": [{"spec": c.spec, "version": c.version(reg)} for c in plan.chains],
+        "memory": memory_record(config, plan),
         "cells": result,
     }
+
+
+def missing_mask(plan: Plan, cache: ScoreCache, retry_errors: bool) -> np.ndarray:
+    """One bool per cell (plan order): the cache lacks it (or, with ``retry_errors``, holds
+    an error for it). Looked up in blocks, so only the bools are kept."""
+    mask = np.zeros(len(plan.cells), dtype=bool)
+    per = plan.cells.per_sample
+    for a, b in _blocks(plan):
+        keys = _block_keys(plan, a, b)
+        found = cache.get_many(keys)
+        mask[a * per:b * per] = [k not in found or bool(retry_errors and found[k][1]) for k in keys]
+    return mask
+
+
+def _needed(plan: Plan, cache: ScoreCache, missing: MissingCells) -> list[int]:
+    """The detectors that must run: a missing cell, or no threshold on record (a detector
+    whose cells are all cached loads no model)."""
+    needed = set(missing.detector_indices())
+    needed |= {i for i, d in enumerate(plan.detectors) if cache.get_threshold(d.key) is None}
+    return sorted(needed)
+
+
+def memory_record(config: SweepConfig, plan: Plan) -> dict[str, Any]:
+    """The memory budget, the chunks' pixel budget, and per detector its declared growth, its
+    largest input and the cells whose source image is beyond it (they got the policy)."""
+    pixels = np.fromiter((s.width * s.height for s in plan.samples), np.int64, len(plan.samples))
+    return {"memory_mib": config.run.memory_mib, "oversize": plan.oversize, "pixels_per_chunk": plan.pixels_per_chunk,
+            "detectors": {d.display_name: {
+                "base_bytes": None if d.memory is None else d.memory[0],
+                "bytes_per_pixel": None if d.memory is None else d.memory[1],
+                "max_pixels": d.max_pixels,
+                "oversized_cells": 0 if d.max_pixels is None else int((pixels > d.max_pixels).sum()) * len(plan.chains)}
+                for d in plan.detectors}}
 
 
 def _missing(plan: Plan, cache: ScoreCache, retry_errors: bool) -> tuple[list, list[int]]:
     """The cells the cache lacks, and the detectors that must run (a missing cell, or no
     threshold on record): a detector whose cells are all cached loads no model."""
-    found = cache.get_many(c.key for c in plan.cells)
-    missing = [c for c in plan.cells if c.key not in found or (retry_errors and found[c.key][1])]
-    needed = {c.detector for c in missing}
-    needed |= {i for i, d in enumerate(plan.detectors) if cache.get_threshold(d.key) is None}
-    return missing, sorted(needed)
+    missing = MissingCells(plan.cells, missing_mask(plan, cache, retry_errors))
+    return list(missing), _needed(plan, cache, missing)
 
 
 def compute_missing(plan: Plan, cache: ScoreCache, *, address: str | None = None, quiet: bool = False,
@@ -230,10 +347,11 @@ def run_sweep(config: SweepConfig, out: str | Path, *, address: str | None = Non
     cache = default_cache() if cache is None else cache
     run_id = new_run_id()
     plan = make_plan(config)
-    missing, needed = _missing(plan, cache, retry_errors)
+    missing = MissingCells(plan.cells, missing_mask(plan, cache, retry_errors))
+    needed = _needed(plan, cache, missing)
     stats = EngineStats()
     if needed:
-        progress = Progress(len({c.sample.sample_id for c in missing}), desc="images", unit="img", quiet=quiet,
+        progress = Progress(missing.n_samples, desc="images", unit="img", quiet=quiet,
                             cells=len(plan.cells), cached=len(plan.cells) - len(missing))
         try:
             stats = _compute_missing(plan, cache, missing, progress, address=address,
@@ -241,16 +359,16 @@ def run_sweep(config: SweepConfig, out: str | Path, *, address: str | None = Non
                                      detectors=needed, cpu_actors=config.run.cpu_actors)
         finally:
             progress.close()
-    frame = scores_frame(plan, cache, run_id)
-    frame.to_parquet(out / "scores.parquet", index=False)
+    failed = write_scores(plan, cache, run_id, out / "scores.parquet")
+    frame = metric_frame(out / "scores.parquet")
     write_metrics(frame, out, cache, config.metrics, config.run.seed,
                   {d.display_name: d.seen_generators for d in plan.detectors},
                   [d.display_name for d in plan.detectors if d.score_is_probability])
-    failed = int(frame["error"].notna().sum())
+    del frame
     result = {"total": len(plan.cells), "cached": len(plan.cells) - len(missing), "computed": len(missing),
               "failed": failed}
     elapsed = time.monotonic() - start
-    record = _run_record(config, plan, run_id, result, frame)
+    record = _run_record(config, plan, run_id, result, cache)
     write_run_json(out / "run.json", {**record, "engine": stats.as_dict(), "elapsed_s": elapsed})
     write_results(out, record)
     if leaderboard:

@@ -15,7 +15,7 @@ import numpy as np
 from harness.api import DecodeError
 from harness.chains import Chain, apply_chain, derive_seed
 
-__all__ = ["SampleWork", "prepare", "score_items", "detector_instance", "short_error"]
+__all__ = ["SampleWork", "prepare", "score_items", "detector_instance", "short_error", "fit_within", "tiles_within"]
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,8 @@ class SampleWork:
     path: str
     sample_id: str
     jobs: tuple[tuple[Chain, tuple[tuple[int, str], ...]], ...]
+    width: int = 0           # as the dataset's reader probed them (0: unknown)
+    height: int = 0
 
 
 _DETECTORS: dict[str, Any] = {}
@@ -45,9 +47,43 @@ def short_error(stage: str, exc: BaseException) -> str:
     return f"{stage}: {reason}"[:200]
 
 
+def fit_within(image: Any, limit: int) -> Any:
+    """The centre of ``image``, of the same aspect ratio, with at most ``limit`` pixels."""
+    w, h = image.size
+    if w * h <= limit:
+        return image
+    scale = (limit / (w * h)) ** 0.5
+    cw, ch = max(1, int(w * scale)), max(1, int(h * scale))
+    left, top = (w - cw) // 2, (h - ch) // 2
+    return image.crop((left, top, left + cw, top + ch))
+
+
+def tiles_within(image: Any, limit: int) -> list[Any]:
+    """Equal tiles (a grid, row-major) covering ``image``, each of at most ``limit`` pixels."""
+    import math
+
+    w, h = image.size
+    side = max(1, math.isqrt(limit))
+    cols, rows = math.ceil(w / side), math.ceil(h / side)
+    while math.ceil(w / cols) * math.ceil(h / rows) > limit:  # rounding up may overshoot
+        cols, rows = cols + 1, rows + 1
+    tw, th = math.ceil(w / cols), math.ceil(h / rows)
+    return [image.crop((x, y, min(w, x + tw), min(h, y + th))) for y in range(0, h, th) for x in range(0, w, tw)]
+
+
+def _oversize_error(size: tuple[int, int], limit: int) -> str:
+    return (f"oversize: {size[0]}x{size[1]} px is beyond this detector's limit of {limit} px at the sweep's "
+            "[run] memory_mib (policy oversize = \"error\"; \"centre-crop\" or \"tile\" score it)")
+
+
 def prepare(work: Sequence[SampleWork], seed: int, detector_defs: Sequence[tuple[str, Mapping[str, Any]]],
-            apply_orientation: bool = False) -> tuple:
+            apply_orientation: bool = False, limits: Sequence[int | None] = (), oversize: str = "error") -> tuple:
     """Decode each sample once, apply each chain once, preprocess for each detector.
+
+    ``limits``: per detector, the largest image (pixels) it takes (None: any); a source
+    image beyond it gets the ``oversize`` policy for that detector: an error row
+    (``"error"``), its centre at the limit (``"centre-crop"``), or tiles within the limit,
+    each prepared, under the same key (``"tile"``: :func:`score_items` scores their mean).
 
     Returns one ``(keys, items)`` pair per detector, then the list of ``(key, error)``
     for cells that failed before reaching a model.
@@ -62,6 +98,8 @@ def prepare(work: Sequence[SampleWork], seed: int, detector_defs: Sequence[tuple
         except Exception as exc:  # noqa: BLE001 - any failure becomes a row, never a crash
             errors.extend((key, short_error("decode", exc)) for _, jobs in w.jobs for _, key in jobs)
             continue
+        pixels = image.size[0] * image.size[1]
+        over = [limit is not None and pixels > limit for limit in limits]
         for chain, jobs in w.jobs:
             try:
                 perturbed = apply_chain(chain, image, derive_seed(seed, w.sample_id, chain.spec))
@@ -69,18 +107,37 @@ def prepare(work: Sequence[SampleWork], seed: int, detector_defs: Sequence[tuple
                 errors.extend((key, short_error(f"perturb {chain.spec}", exc)) for _, key in jobs)
                 continue
             for d, key in jobs:
+                inputs = [perturbed]
+                if d < len(over) and over[d]:
+                    if oversize == "error":
+                        errors.append((key, _oversize_error(image.size, limits[d])))
+                        continue
+                    inputs = [fit_within(perturbed, limits[d])] if oversize == "centre-crop" else \
+                        tiles_within(perturbed, limits[d])
                 try:
-                    item = detector_instance(*detector_defs[d]).preprocess(perturbed)
+                    items = [detector_instance(*detector_defs[d]).preprocess(x) for x in inputs]
                 except Exception as exc:  # noqa: BLE001
                     errors.append((key, short_error("preprocess", exc)))
                     continue
-                per_det[d][0].append(key)
-                per_det[d][1].append(item)
+                per_det[d][0].extend([key] * len(items))
+                per_det[d][1].extend(items)
     return (*per_det, errors)
 
 
 def score_items(detector: Any, keys: Sequence[str], items: Sequence[Any]) -> list[tuple[str, float | None, str | None]]:
-    """Score a batch; if the batch fails, score one by one so one bad item fails alone."""
+    """Score a batch; if the batch fails, score one by one so one bad item fails alone.
+    Items under one key (the tiles of an image) give one row: the mean of their scores, or
+    the first error among them."""
+    if len(set(keys)) < len(keys):
+        merged: dict[str, list] = {}
+        for k, score, error in _score_items(detector, keys, items):
+            merged.setdefault(k, []).append((score, error))
+        return [(k, None, next(e for _, e in got if e)) if any(e for _, e in got)
+                else (k, float(np.mean([s for s, _ in got])), None) for k, got in merged.items()]
+    return _score_items(detector, keys, items)
+
+
+def _score_items(detector: Any, keys: Sequence[str], items: Sequence[Any]) -> list[tuple[str, float | None, str | None]]:
     if not keys:
         return []
     try:
@@ -93,5 +150,5 @@ def score_items(detector: Any, keys: Sequence[str], items: Sequence[Any]) -> lis
             return [(keys[0], None, "score: " + traceback.format_exc(limit=1).strip().splitlines()[-1][:180])]
     out = []
     for k, item in zip(keys, items):
-        out.extend(score_items(detector, [k], [item]))
+        out.extend(_score_items(detector, [k], [item]))
     return out

@@ -14,9 +14,15 @@ Work: N generated photos (512 x 384 JPEG, half "real", half "generated") x 3 det
 
 Then resume: the same sweep again into a new ``--out`` (everything cached) must take at
 most 10 % of the first run's time and give identical rows. Every run of (a) starts with an
-empty score cache and no warm actors. Prints each time and the ratios.
+empty score cache and no warm actors. Prints each time, the ratios, and the engine's
+busy-time statistics of (a) (``run.json``: model load, preparation and scoring busy
+seconds, wall seconds, overlap), which say where the sweep's time goes.
 
-    python tests/benchmarks/bench_sweep.py [--n 200] [--repeat 2] [--work DIR]
+Several sizes run in one invocation (``--n 200 2000``): every size's rounds alternate (a)
+and (c) in one process, so the machine's load from other work weighs on both alike. (b)
+and the CLI runs, slow at large sizes, run only up to ``--full-max`` photos.
+
+    python tests/benchmarks/bench_sweep.py [--n 200 2000] [--repeat 2] [--full-max 200] [--work DIR]
 """
 from __future__ import annotations
 
@@ -180,7 +186,13 @@ def clear_round(work: Path, r: int) -> None:
         shutil.rmtree(work / name, ignore_errors=True)
 
 
-def one_round(r: int, work: Path, config_path: Path, samples, chains, params) -> dict[str, float]:
+def engine_stats(run_dir: Path) -> dict:
+    import json
+
+    return json.loads((run_dir / "run.json").read_text())["engine"]
+
+
+def one_round(r: int, work: Path, config_path: Path, samples, chains, params, full: bool = True) -> dict[str, float]:
     import torch
 
     clear_round(work, r)
@@ -189,13 +201,20 @@ def one_round(r: int, work: Path, config_path: Path, samples, chains, params) ->
     t = {}
     t["a"], frame = sweep_in_process(config_path, work / f"a{r}")
     swept = as_scores(frame)
-    start = time.perf_counter()
-    looped = nested_loop(samples, chains, params)
-    t["b"] = time.perf_counter() - start
+    e = engine_stats(work / f"a{r}")
+    print(f"round {r}: (a) engine: load {e['load_s']:.1f}s, prepare busy {e['prepare_s']:.1f}s, score busy "
+          f"{e['score_s']:.1f}s, compute wall {e['wall_s']:.1f}s, overlap {e['overlap']:.2f}, {e['chunks']} chunks; "
+          f"outside the compute phase {t['a'] - e['wall_s']:.1f}s")
     start = time.perf_counter()
     batched = decode_once_loop(samples, chains, params)
     t["c"] = time.perf_counter() - start
-    print(f"round {r}: same scores (a)=(c): {same_scores(swept, batched)}, (a)=(b): {same_scores(swept, looped)}")
+    print(f"round {r}: same scores (a)=(c): {same_scores(swept, batched)}")
+    if not full:
+        return t
+    start = time.perf_counter()
+    looped = nested_loop(samples, chains, params)
+    t["b"] = time.perf_counter() - start
+    print(f"round {r}: same scores (a)=(b): {same_scores(swept, looped)}")
     t["a_cli"] = sweep_cli(config_path, work / f"cli{r}", work / f"cli-cache{r}")
     t["resume_cli"] = sweep_cli(config_path, work / f"cli{r}-again", work / f"cli-cache{r}")
     start = time.perf_counter()
@@ -213,6 +232,10 @@ def one_round(r: int, work: Path, config_path: Path, samples, chains, params) ->
 
 
 def report(r: int, t: dict[str, float], n_cells: int) -> None:
+    if "b" not in t:
+        print(f"round {r}: (a) sweep {t['a']:.1f}s ({n_cells / t['a']:.0f} cells/s) | (c) decode-once loop "
+              f"{t['c']:.1f}s ({n_cells / t['c']:.0f} cells/s) | (a) vs (c) {t['c'] / t['a']:.3f}x")
+        return
     print(f"round {r}: (a) sweep {t['a']:.1f}s ({n_cells / t['a']:.0f} cells/s) | (a) CLI {t['a_cli']:.1f}s | "
           f"(b) nested loop {t['b']:.1f}s | (c) decode-once loop {t['c']:.1f}s")
     print(f"round {r}: speed-up (a) vs (b) {t['b'] / t['a']:.2f}x [goal >= 2]; (a) vs (c) {t['c'] / t['a']:.2f}x "
@@ -223,8 +246,10 @@ def report(r: int, t: dict[str, float], n_cells: int) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--n", type=int, default=200, help="photos (half real, half generated)")
+    p.add_argument("--n", type=int, nargs="+", default=[200], help="photos (half real, half generated), one "
+                   "or more sizes")
     p.add_argument("--repeat", type=int, default=2)
+    p.add_argument("--full-max", type=int, default=200, help="run (b), the CLI and resume only up to this size")
     p.add_argument("--work", type=Path, default=None, help="working folder (default: a temporary one)")
     args = p.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="bench_sweep_"))
@@ -234,18 +259,29 @@ def main() -> None:
     from harness.engine.plan import make_plan
     from harness.runtime import ensure_ray
 
-    data = make_photos(work / f"photos{args.n}", args.n)
     params = train_checkpoints(work)
-    config_path = write_config(work, data, params)
-    plan = make_plan(load_sweep(config_path))
-    print(f"{len(plan.samples)} photos 512x384 x {len(plan.detectors)} detectors x {len(plan.chains)} perturbations "
-          f"= {len(plan.cells)} cells; {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}")
     start = time.perf_counter()
     ensure_ray()
     print(f"Ray start (once, not counted in (a)): {time.perf_counter() - start:.1f}s")
-    for r in range(args.repeat):
-        report(r, one_round(r, work, config_path, list(plan.samples), list(plan.chains), params), len(plan.cells))
-        print(f"load average now {os.getloadavg()[0]:.1f}", flush=True)
+    table = []
+    for n in args.n:
+        data = make_photos(work / f"photos{n}", n)
+        sub = work / f"n{n}"
+        sub.mkdir(exist_ok=True)
+        config_path = write_config(sub, data, params)
+        plan = make_plan(load_sweep(config_path))
+        print(f"{len(plan.samples)} photos 512x384 x {len(plan.detectors)} detectors x {len(plan.chains)} "
+              f"perturbations = {len(plan.cells)} cells; {os.cpu_count()} CPUs; load average "
+              f"{os.getloadavg()[0]:.1f}", flush=True)
+        for r in range(args.repeat):
+            t = one_round(r, sub, config_path, list(plan.samples), list(plan.chains), params, n <= args.full_max)
+            report(r, t, len(plan.cells))
+            table.append((n, r, t["a"], t["c"], os.getloadavg()[0]))
+            print(f"load average now {os.getloadavg()[0]:.1f}", flush=True)
+    print("\n| photos | round | (a) sweep s | (c) decode-once s | (a) vs (c) | load avg after |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    for n, r, a, c, load in table:
+        print(f"| {n} | {r} | {a:.1f} | {c:.1f} | {c / a:.3f}x | {load:.1f} |")
 
 
 if __name__ == "__main__":

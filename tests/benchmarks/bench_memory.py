@@ -258,6 +258,14 @@ def photos(args, work: Path) -> None:
     import signal
 
     photos_config(args, work)
+    for attempt in range(3):  # on a loaded machine Ray's start can time out: try again
+        if _photos_once(args, work, attempt):
+            return
+
+
+def _photos_once(args, work: Path, attempt: int) -> bool:
+    import signal
+
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     start = time.perf_counter()
     proc = subprocess.Popen([sys.executable, __file__, "--photos-child", "--photos", str(args.photos), "--work",
@@ -278,11 +286,15 @@ def photos(args, work: Path) -> None:
         time.sleep(0.2)
     out, err = proc.communicate()
     elapsed = time.perf_counter() - start
+    if proc.returncode and "timed out during startup" in err and attempt < 2:
+        print(f"Ray did not start (attempt {attempt + 1}); trying again", flush=True)
+        return False
     last = out.strip().splitlines()[-1] if out.strip() else err.strip()[-600:]
     print(json.dumps({"photos": args.photos, "memory_mib": args.memory_mib, "oversize": args.oversize,
                       "wall_s": round(elapsed, 1), "peak_rss_gib": round(peak_rss / 2 ** 20, 2),
                       "peak_pss_gib": round(peak_pss / 2 ** 20, 2), "outcome": stopped or last,
                       "load_avg": round(os.getloadavg()[0], 1)}), flush=True)
+    return True
 
 
 def main() -> None:

@@ -8,14 +8,18 @@ into its content-addressed folder in the cache (:mod:`harness.train.store`), so 
 already trained is not run again; score the test data with every model through the sweep
 engine (its score cache: cells already scored are not scored again), into ``OUT/sweep``;
 compute the matrices and the summary (:mod:`harness.protocol.matrix`) and write them
-(:mod:`harness.protocol.render`) with ``protocol.json``, the record of the run.
+(:mod:`harness.protocol.render`; cached as a derived artefact, so unchanged scores are not
+evaluated again) with ``protocol.json``, the record of the run.
 """
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 import logging
+import shutil
 import time
+from importlib.metadata import version
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +27,7 @@ from typing import Any
 import pandas as pd
 
 from harness.config import DetectorConfig, SweepConfig
+from harness.derived_cache import derived_files, derived_key
 from harness.engine.plan import ENGINE_KEYS, read_dataset
 from harness.engine.score_cache import ScoreCache
 from harness.engine.sweep import run_sweep
@@ -101,6 +106,33 @@ def _job_record(det: DetectorConfig, ts: TrainingSet, outcome: JobOutcome) -> di
             "train_s": round(outcome.seconds, 3), "device": extra.get("device"), "where": extra.get("where")}
 
 
+def _results(config: ProtocolConfig, models: list[Model], trains: list[str], out: Path) -> list[Path]:
+    """The matrices, summary and their files, copied into ``out``: a derived artefact
+    (:mod:`harness.derived_cache`) of the scores' content, the models, the metrics, the
+    bootstrap and the code that makes them, so a re-run of unchanged scores copies the files."""
+    from harness import metrics, stats
+    from harness.protocol import matrix as matrix_module, render
+
+    boot = Bootstrap(config.sweep.metrics.bootstrap, config.sweep.metrics.ci, config.sweep.run.seed)
+    scores = pd.read_parquet(out / "sweep" / "scores.parquet")
+    rows = pd.util.hash_pandas_object(scores.drop(columns=["run_id"]), index=False).to_numpy().tobytes()
+    setup = json.dumps({"models": [dataclasses.asdict(m) for m in models], "metrics": list(config.metrics),
+                        "bootstrap": dataclasses.asdict(boot), "kind": config.kind, "trains": trains,
+                        "scikit-learn": version("scikit-learn")}, sort_keys=True).encode()
+    code = b"".join(inspect.getsource(m).encode() for m in (matrix_module, metrics, stats))
+
+    def make(folder: Path) -> list[Path]:
+        matrix, replicates = matrix_table(scores, models, config.metrics, boot)
+        summary = summary_table(matrix, replicates, boot.ci)
+        return write_outputs(matrix, summary, trains, folder, kind=config.kind, bootstrap=boot.n_boot, ci=boot.ci)
+
+    copied = []
+    for made in derived_files("protocol", derived_key(render, "matplotlib", code, setup, rows), make):
+        shutil.copyfile(made, out / made.name)
+        copied.append(out / made.name)
+    return copied
+
+
 def run_protocol(config: ProtocolConfig, out: str | Path, *, address: str | None = None, quiet: bool = False,
                  cache: ScoreCache | None = None) -> ProtocolResult:
     start = time.monotonic()
@@ -116,11 +148,7 @@ def run_protocol(config: ProtocolConfig, out: str | Path, *, address: str | None
     swept = run_sweep(scoring, out / "sweep", address=address, quiet=quiet, cache=cache, leaderboard=False)
     _write_toml(scoring, out / "sweep" / "sweep.toml")
     models = [Model(_alias(det, ts), det.display_name, ts.name, ts.generators) for det, ts, _ in jobs]
-    boot = Bootstrap(config.sweep.metrics.bootstrap, config.sweep.metrics.ci, config.sweep.run.seed)
-    matrix, replicates = matrix_table(pd.read_parquet(out / "sweep" / "scores.parquet"), models, config.metrics, boot)
-    summary = summary_table(matrix, replicates, boot.ci)
-    files = write_outputs(matrix, summary, [ts.name for ts in sets], out, kind=config.kind, bootstrap=boot.n_boot,
-                          ci=boot.ci)
+    files = _results(config, models, [ts.name for ts in sets], out)
     result = ProtocolResult(out, len(outcomes), sum(o.trained for o in outcomes), swept.total, swept.computed,
                             time.monotonic() - start)
     record = {"kind": config.kind, "config_path": config.source, "config": config.raw,

@@ -103,10 +103,10 @@ def _fingerprint(job: DemoJob, data_ids: list[str], needs: dict[str, str]) -> st
 
 
 def scene_split(scenes: list[Path], heldout: int) -> tuple[list[Path], list[Path]]:
-    """(training scenes, held-out scenes): the ``heldout`` scenes first in the order of the
-    sha256 of their file names are held out (stable on any machine)."""
+    """(training scenes, held-out scenes), both in the order of the sha256 of their file
+    names: the first ``heldout`` are held out (stable on any machine)."""
     ranked = sorted(scenes, key=lambda p: hashlib.sha256(p.name.encode()).hexdigest())
-    return sorted(ranked[heldout:]), sorted(ranked[:heldout])
+    return ranked[heldout:], ranked[:heldout]
 
 
 def _simulated(zoo: ZooBuild, address: str | None, log: Callable[[str], None], heldout: bool = False) -> Path:

@@ -39,7 +39,8 @@ from harness.engine.records import git_commit, new_run_id, versions, write_run_j
 from harness.plugins import perturbations
 from harness.progress import Progress
 
-__all__ = ["SweepResult", "run_sweep", "compute_missing", "default_cache", "scores_frame", "missing_mask", "write_scores", "METRIC_COLUMNS"]
+__all__ = ["SweepResult", "run_sweep", "compute_missing", "default_cache", "scores_frame", "missing_mask",
+           "write_scores", "METRIC_COLUMNS"]
 
 log = logging.getLogger(__name__)
 
@@ -324,11 +325,12 @@ def compute_missing(plan: Plan, cache: ScoreCache, *, address: str | None = None
                     retry_errors: bool = False) -> tuple[int, EngineStats]:
     """Compute the cells of ``plan`` that ``cache`` lacks, with a progress display; Ray
     starts only when a cell is missing or a detector's threshold is not on record. Returns
-    the number of cells computed and the engine's counters (``exifbench score`` runs on this)."""
-    missing, needed = _missing(plan, cache, retry_errors)
+    the number of cells computed and the engine's counters (sweeps and ``exifbench score``)."""
+    missing = MissingCells(plan.cells, missing_mask(plan, cache, retry_errors))
+    needed = _needed(plan, cache, missing)
     if not needed:
-        return 0, EngineStats()
-    progress = Progress(len({c.sample.sample_id for c in missing}), desc="images", unit="img", quiet=quiet,
+        return len(missing), EngineStats()
+    progress = Progress(missing.n_samples, desc="images", unit="img", quiet=quiet,
                         cells=len(plan.cells), cached=len(plan.cells) - len(missing))
     try:
         return len(missing), _compute_missing(plan, cache, missing, progress, address=address, batch_size=batch_size,
@@ -336,6 +338,7 @@ def compute_missing(plan: Plan, cache: ScoreCache, *, address: str | None = None
                                               cpu_actors=cpu_actors)
     finally:
         progress.close()
+
 
 def run_sweep(config: SweepConfig, out: str | Path, *, address: str | None = None, quiet: bool = False,
               cache: ScoreCache | None = None, retry_errors: bool = False, apply_orientation: bool = False,
@@ -347,26 +350,16 @@ def run_sweep(config: SweepConfig, out: str | Path, *, address: str | None = Non
     cache = default_cache() if cache is None else cache
     run_id = new_run_id()
     plan = make_plan(config)
-    missing = MissingCells(plan.cells, missing_mask(plan, cache, retry_errors))
-    needed = _needed(plan, cache, missing)
-    stats = EngineStats()
-    if needed:
-        progress = Progress(missing.n_samples, desc="images", unit="img", quiet=quiet,
-                            cells=len(plan.cells), cached=len(plan.cells) - len(missing))
-        try:
-            stats = _compute_missing(plan, cache, missing, progress, address=address,
-                                     batch_size=config.run.batch_size, apply_orientation=apply_orientation,
-                                     detectors=needed, cpu_actors=config.run.cpu_actors)
-        finally:
-            progress.close()
+    computed, stats = compute_missing(plan, cache, address=address, quiet=quiet, batch_size=config.run.batch_size,
+                                      apply_orientation=apply_orientation, cpu_actors=config.run.cpu_actors,
+                                      retry_errors=retry_errors)
     failed = write_scores(plan, cache, run_id, out / "scores.parquet")
     frame = metric_frame(out / "scores.parquet")
     write_metrics(frame, out, cache, config.metrics, config.run.seed,
                   {d.display_name: d.seen_generators for d in plan.detectors},
                   [d.display_name for d in plan.detectors if d.score_is_probability])
     del frame
-    result = {"total": len(plan.cells), "cached": len(plan.cells) - len(missing), "computed": len(missing),
-              "failed": failed}
+    result = {"total": len(plan.cells), "cached": len(plan.cells) - computed, "computed": computed, "failed": failed}
     elapsed = time.monotonic() - start
     record = _run_record(config, plan, run_id, result, cache)
     write_run_json(out / "run.json", {**record, "engine": stats.as_dict(), "elapsed_s": elapsed})
@@ -375,4 +368,4 @@ def run_sweep(config: SweepConfig, out: str | Path, *, address: str | None = Non
         from harness.leaderboard import render_leaderboard
 
         render_leaderboard(out)
-    return SweepResult(out, run_id, len(plan.cells), result["cached"], len(missing), failed, elapsed)
+    return SweepResult(out, run_id, len(plan.cells), result["cached"], computed, failed, elapsed)

@@ -1,13 +1,17 @@
 """Checkpoint folders: weights plus a manifest that says where they came from.
 
-A checkpoint is a folder holding ``weights.pt`` (a flat ``dict[str, Tensor]`` saved with
-``torch.save`` and read back with ``weights_only=True``) and ``manifest.json``::
+A checkpoint is a folder holding its weights, a flat ``dict[str, Tensor]``, as ``weights.pt``
+(``torch.save``, read back with ``weights_only=True``) or ``weights.safetensors``
+(``write_checkpoint(..., weights_format="safetensors")``: no pickle at all), and ``manifest.json``::
 
-    {"format": "exifbench-checkpoint/1", "detector": "spectrum", "params": {...},
+    {"format": "exifbench-checkpoint/1", "detector": "spectrum", "weights_file": "weights.pt", "params": {...},
      "config": {...}, "data_manifest_sha256": "...", "code_version": "...",
      "weights_sha256": "...", "created": "...", "extra": {...}}
 
 ``state.pt`` (optimizer, epoch, RNG) may sit beside it for resuming a training job.
+``weights_file`` (absent in older manifests: ``weights.pt``) is a bare name inside the folder;
+any other (``../x``, an absolute path) is refused. A weights file that is a pickle carrying
+code is refused by :func:`load_tensors`, never run.
 """
 from __future__ import annotations
 
@@ -23,11 +27,12 @@ from harness.files import atomic_path, atomic_write_text, file_sha256
 if TYPE_CHECKING:  # torch is imported where weights are read or written: hashing needs none
     import torch
 
-__all__ = ["FORMAT", "write_checkpoint", "read_checkpoint", "read_manifest", "load_state_dict_strict",
+__all__ = ["FORMAT", "write_checkpoint", "read_checkpoint", "read_manifest", "load_tensors", "load_state_dict_strict",
            "file_sha256", "path_sha256", "code_version", "data_manifest_sha256"]
 
 FORMAT = "exifbench-checkpoint/1"
 WEIGHTS = "weights.pt"
+SAFETENSORS = "weights.safetensors"
 MANIFEST = "manifest.json"
 
 
@@ -60,25 +65,35 @@ def data_manifest_sha256(sample_ids: list[str], labels: list[int]) -> str:
 
 def write_checkpoint(folder: str | Path, detector: str, weights: Mapping[str, torch.Tensor], *,
                      params: Mapping[str, Any] | None = None, config: Mapping[str, Any] | None = None,
-                     data_sha256: str = "", extra: Mapping[str, Any] | None = None) -> Path:
+                     data_sha256: str = "", extra: Mapping[str, Any] | None = None,
+                     weights_format: str = "pt") -> Path:
     import torch
 
+    if weights_format not in ("pt", "safetensors"):
+        raise CheckpointError(f"weights_format must be 'pt' or 'safetensors', not {weights_format!r}")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in weights.items()}
+    name = SAFETENSORS if weights_format == "safetensors" else WEIGHTS
     # Saved through a file object: torch.save names the archive inside the zip after a path it
     # is given (here a random temporary name), so the same weights would make different bytes
     # and a different weights_sha256 (and cache key) every time they are written.
-    with atomic_path(folder / WEIGHTS) as tmp, open(tmp, "wb") as f:
-        torch.save(tensors, f)
+    with atomic_path(folder / name) as tmp, open(tmp, "wb") as f:
+        if weights_format == "safetensors":
+            from safetensors.torch import save
+
+            f.write(save(tensors))
+        else:
+            torch.save(tensors, f)
     manifest = {
         "format": FORMAT,
         "detector": detector,
+        "weights_file": name,
         "params": dict(params or {}),
         "config": dict(config or {}),
         "data_manifest_sha256": data_sha256,
         "code_version": code_version(),
-        "weights_sha256": file_sha256(folder / WEIGHTS),
+        "weights_sha256": file_sha256(folder / name),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "extra": dict(extra or {}),
     }
@@ -103,12 +118,36 @@ def read_checkpoint(folder: str | Path, detector: str) -> tuple[dict[str, torch.
         raise CheckpointError(
             f"{str(folder)!r} is a checkpoint of {manifest['detector']!r}, not of {detector!r}"
         )
-    weights_path = Path(folder) / WEIGHTS
-    if file_sha256(weights_path) != manifest["weights_sha256"]:
-        raise CheckpointError(f"{str(weights_path)!r} does not match the sha256 in its manifest (corrupt?)")
-    import torch
+    weights_path = Path(folder) / _weights_name(manifest, folder)
+    if not weights_path.is_file() or file_sha256(weights_path) != manifest.get("weights_sha256"):
+        raise CheckpointError(f"{str(weights_path)!r} is missing or does not match the sha256 in its manifest (corrupt?)")
+    return load_tensors(weights_path), manifest
 
-    return torch.load(weights_path, map_location="cpu", weights_only=True), manifest
+
+def _weights_name(manifest: Mapping[str, Any], folder) -> str:
+    """The weights file a manifest names: a bare name inside its folder, nothing else."""
+    name = str(manifest.get("weights_file", WEIGHTS))
+    if name not in (WEIGHTS, SAFETENSORS):
+        raise CheckpointError(f"{str(folder)!r}: the manifest names weights {name!r}; a checkpoint's weights are "
+                              f"{WEIGHTS} or {SAFETENSORS} inside its folder")
+    return name
+
+
+def load_tensors(path: str | Path) -> dict[str, torch.Tensor]:
+    """A flat dict of tensors from a ``.safetensors`` file or a torch file read with
+    ``weights_only=True``: a pickle that would run code is refused (CheckpointError), never run."""
+    path = Path(path)
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            return load_file(str(path), device="cpu")
+        import torch
+
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # pickle, zip, safetensors and weights_only errors all mean "not loadable here"
+        raise CheckpointError(f"cannot read {str(path)!r} as weights (tensors only; a pickle that carries code "
+                              f"is refused): {str(exc).splitlines()[0][:300]}") from exc
 
 
 def load_state_dict_strict(module: torch.nn.Module, state: Mapping[str, torch.Tensor], source: str = "") -> None:

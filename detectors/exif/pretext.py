@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from harness.api import ConfigError
+from harness.api import CheckpointError, ConfigError
 from harness.detector import TrainingSet
 from harness.checkpoint import data_manifest_sha256, write_checkpoint
 from harness.files import atomic_path
@@ -266,7 +266,11 @@ class ExifBackboneTrainer:
         path = out / "state.pt"
         if not path.is_file():
             return 0, []
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # a pickle carrying code (or any non-tensor file) is refused, never run
+            raise CheckpointError(f"cannot resume from {str(path)!r} (read with weights_only=True): "
+                                  f"{str(exc).splitlines()[0][:300]}") from exc
         meta = json.loads(state["meta"])
         if meta["config"] != self._state_key() or meta["vocab"] != vocab.to_json():
             log.warning("exif-backbone: %s belongs to another configuration or data; starting afresh", path)

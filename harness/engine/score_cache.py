@@ -80,6 +80,17 @@ class ScoreCache:
                 out[key] = (score, error)
         return out
 
+    def has_many(self, keys: Iterable[str]) -> set[str]:
+        """The keys the cache holds, whatever their value: read from the key index alone
+        (one B-tree search per key; :meth:`get_many` also reads each row)."""
+        out: set[str] = set()
+        keys = sorted(set(keys))
+        for i in range(0, len(keys), 900):
+            chunk = keys[i:i + 900]
+            marks = ",".join("?" * len(chunk))
+            out.update(k for (k,) in self._db.execute(f"SELECT key FROM scores WHERE key IN ({marks})", chunk))
+        return out
+
     def put_many(self, rows: Iterable[tuple[str, float | None, str | None]]) -> None:
         now = time.time()
         values = [(k, None if s is None else float(s), e, now) for k, s, e in rows]

@@ -287,8 +287,12 @@ def missing_mask(plan: Plan, cache: ScoreCache, retry_errors: bool) -> np.ndarra
     per = plan.cells.per_sample
     for a, b in _blocks(plan):
         keys = _block_keys(plan, a, b)
-        found = cache.get_many(keys)
-        mask[a * per:b * per] = [k not in found or bool(retry_errors and found[k][1]) for k in keys]
+        if retry_errors:
+            found = cache.get_many(keys)
+            mask[a * per:b * per] = [k not in found or bool(found[k][1]) for k in keys]
+        else:
+            held = cache.has_many(keys)
+            mask[a * per:b * per] = [k not in held for k in keys]
     return mask
 
 

@@ -225,6 +225,9 @@ def photos_config(args, work: Path) -> Path:
     data = make_photos(work / "photos24", args.photos)
     tables = ""
     for name in PER_PIXEL_DETECTORS:
+        if name not in detectors():  # an older checkout
+            print(f"{name}: not in this checkout, left out", flush=True)
+            continue
         params = {**dict(detectors()[name].test_params), **NATIVE.get(name, {}), "checkpoint": str(_ckpt(work, name))}
         tables += f'[[detectors]]\nname = "{name}"\n' + "".join(f"{k} = {json.dumps(v)}\n" for k, v in params.items()
                                                                if v is not None)

@@ -97,11 +97,15 @@ def _driver_peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _lookup_s(plan, cache) -> float:
+def _lookup_s(plan, cache, r: dict | None = None, name: str = "") -> float:
+    """Wall seconds of looking up every cell; with ``r``, its CPU microseconds per cell too
+    (on a shared machine the wall time also counts waiting for a core)."""
     from harness.engine.sweep import missing_mask
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     missing_mask(plan, cache, False)
+    if r is not None:
+        r[f"{name}_cpu_us_per_cell"] = 1e6 * (time.process_time() - cpu) / len(plan.cells)
     return time.perf_counter() - start
 
 
@@ -129,6 +133,17 @@ def child_sweep(n: int, work: Path, bootstrap: int) -> dict:
     r["lookup_empty_us_per_cell"] = 1e6 * _lookup_s(plan, cache) / len(plan.cells)
     del plan, samples
 
+    from harness.runtime import ensure_ray
+
+    for attempt in range(3):  # on a loaded machine Ray's start can time out: try again
+        try:
+            start = time.perf_counter()
+            ensure_ray()
+            break
+        except Exception:  # noqa: BLE001
+            if attempt == 2:
+                raise
+    r["ray_start_s"] = time.perf_counter() - start  # not part of sweep_s
     sampler = PeakSampler()
     sampler.start()
     start = time.perf_counter()
@@ -161,7 +176,7 @@ def child_sweep(n: int, work: Path, bootstrap: int) -> dict:
     return r
 
 
-def child_plan_only(n: int, work: Path) -> dict:
+def child_plan_only(n: int, work: Path, fill_max: int = 10 ** 9) -> dict:
     """Plan, fill the cache, look up and write scores for ``n`` synthetic samples."""
     import hashlib
 
@@ -177,17 +192,22 @@ def child_plan_only(n: int, work: Path) -> dict:
                for i in range(n)]
     r = {"n_images": n, "mode": "plan-only (synthetic samples, no files, no Ray)",
          "make_samples_s": time.perf_counter() - start}
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     plan = make_plan(config, samples)
     for i in range(len(plan.samples)):
         plan.cells.keys_of(i)
     r["plan_keys_s"] = time.perf_counter() - start
     r["cells"] = len(plan.cells)
+    r["plan_keys_cpu_us_per_cell"] = 1e6 * (time.process_time() - cpu) / r["cells"]
     db = work / f"plan{n}.sqlite"
     for p in work.glob(f"plan{n}.sqlite*"):
         p.unlink()
     cache = ScoreCache(db)
-    r["lookup_empty_us_per_cell"] = 1e6 * _lookup_s(plan, cache) / len(plan.cells)
+    r["lookup_empty_us_per_cell"] = 1e6 * _lookup_s(plan, cache, r, "lookup_empty") / len(plan.cells)
+    r["driver_peak_planned_mib"] = _driver_peak_mib()
+    if n > fill_max:
+        r["note"] = f"cache not filled above {fill_max} images (--fill-max)"
+        return r
     start = time.perf_counter()
     block = []
     for i in range(len(plan.samples)):
@@ -204,11 +224,12 @@ def child_plan_only(n: int, work: Path) -> dict:
     before = _driver_peak_mib()
     sampler = PeakSampler()
     sampler.start()
-    r["lookup_full_us_per_cell"] = 1e6 * _lookup_s(plan, cache) / r["cells"]
-    start = time.perf_counter()
+    r["lookup_full_us_per_cell"] = 1e6 * _lookup_s(plan, cache, r, "lookup_full") / r["cells"]
+    start, cpu = time.perf_counter(), time.process_time()
     (work / f"plan{n}-out").mkdir(exist_ok=True)
     write_scores(plan, cache, "sim", work / f"plan{n}-out" / "scores.parquet")
     r["write_scores_us_per_cell"] = 1e6 * (time.perf_counter() - start) / r["cells"]
+    r["write_scores_cpu_us_per_cell"] = 1e6 * (time.process_time() - cpu) / r["cells"]
     sampler.stop()
     r["driver_peak_before_lookup_mib"] = before
     r["driver_peak_lookup_and_write_mib"] = sampler.peak_driver / 1024
@@ -217,11 +238,15 @@ def child_plan_only(n: int, work: Path) -> dict:
 
 
 def projection(r: dict) -> str:
-    """The per-cell costs of ``r`` times 10^8 cells."""
+    """The per-cell costs of ``r`` times 10^8 cells (wall; CPU where measured)."""
     per_cell = r["plan_keys_s"] / r["cells"]
-    parts = [f"plan keys {per_cell * PROJECT_CELLS / 60:.1f} min",
-             f"cached look-up {r['lookup_full_us_per_cell'] * PROJECT_CELLS / 1e6 / 60:.1f} min",
-             f"scores.sqlite {r['sqlite_bytes_per_cell'] * PROJECT_CELLS / 2 ** 30:.1f} GiB"]
+    parts = [f"plan keys {per_cell * PROJECT_CELLS / 60:.1f} min"]
+    for name in ("plan_keys", "lookup_empty", "lookup_full", "write_scores"):
+        if f"{name}_cpu_us_per_cell" in r:
+            parts.append(f"{name} CPU {r[f'{name}_cpu_us_per_cell'] * PROJECT_CELLS / 1e6 / 60:.1f} min")
+    if "lookup_full_us_per_cell" in r:
+        parts += [f"cached look-up {r['lookup_full_us_per_cell'] * PROJECT_CELLS / 1e6 / 60:.1f} min",
+                  f"scores.sqlite {r['sqlite_bytes_per_cell'] * PROJECT_CELLS / 2 ** 30:.1f} GiB"]
     if "write_scores_us_per_cell" in r:
         parts.append(f"scores.parquet write {r['write_scores_us_per_cell'] * PROJECT_CELLS / 1e6 / 60:.1f} min")
     if r.get("compute_cells_per_s"):
@@ -234,6 +259,8 @@ def main() -> None:
     p.add_argument("--sizes", type=int, nargs="*", default=[10000, 100000], help="images, full sweeps")
     p.add_argument("--plan-only", type=int, nargs="*", default=[], help="images, planning and look-ups only")
     p.add_argument("--bootstrap", type=int, default=0, help="bootstrap replicates of the metrics step")
+    p.add_argument("--fill-max", type=int, default=10 ** 9, help="plan-only: above this many images, plan and "
+                   "look up in the empty cache only (no filled cache, no scores.parquet)")
     p.add_argument("--work", type=Path, default=None)
     p.add_argument("--child", nargs=2, default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -242,7 +269,7 @@ def main() -> None:
     os.environ["EXIFBENCH_CACHE"] = str(work / "cache")
     if args.child:
         mode, n = args.child[0], int(args.child[1])
-        r = child_sweep(n, work, args.bootstrap) if mode == "sweep" else child_plan_only(n, work)
+        r = child_sweep(n, work, args.bootstrap) if mode == "sweep" else child_plan_only(n, work, args.fill_max)
         print(json.dumps(r, default=lambda x: round(x, 3) if isinstance(x, float) else str(x)))
         return
     print(f"{os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}", flush=True)
@@ -256,7 +283,8 @@ def main() -> None:
                 make_images(work / f"images{n}", n)
                 print(f"{n} images written in {time.perf_counter() - start:.0f}s (once; not measured)", flush=True)
             out = subprocess.run([sys.executable, __file__, "--child", mode, str(n), "--work", str(work),
-                                  "--bootstrap", str(args.bootstrap)], env=env, capture_output=True, text=True)
+                                  "--bootstrap", str(args.bootstrap), "--fill-max", str(args.fill_max)], env=env,
+                                 capture_output=True, text=True)
             if out.returncode:
                 print(out.stderr[-3000:], flush=True)
                 raise SystemExit(f"{mode} {n} failed")
@@ -277,7 +305,13 @@ def main() -> None:
             ("cached re-run, s", "cached_rerun_s", "{:.1f}"),
             ("cached re-run, driver peak RSS MiB", "cached_rerun_driver_peak_rss_mib", "{:.0f}"),
             ("write scores.parquet, us/cell", "write_scores_us_per_cell", "{:.2f}"),
-            ("driver peak, look-up + write, MiB", "driver_peak_lookup_and_write_mib", "{:.0f}")]
+            ("driver peak, look-up + write, MiB", "driver_peak_lookup_and_write_mib", "{:.0f}"),
+            ("plan keys, CPU us/cell", "plan_keys_cpu_us_per_cell", "{:.2f}"),
+            ("look-up (empty), CPU us/cell", "lookup_empty_cpu_us_per_cell", "{:.2f}"),
+            ("look-up (full), CPU us/cell", "lookup_full_cpu_us_per_cell", "{:.2f}"),
+            ("write scores.parquet, CPU us/cell", "write_scores_cpu_us_per_cell", "{:.2f}"),
+            ("driver peak after planning, MiB", "driver_peak_planned_mib", "{:.0f}"),
+            ("load average after", "load_avg_after", "{:.1f}")]
     print("\n| | " + " | ".join(f"{r['n_images']:,} images" + (" (plan only)" if "mode" in r else "")
                                 for r in results) + " |")
     print("|---|" + "---:|" * len(results))

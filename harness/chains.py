@@ -136,7 +136,10 @@ def _steps(spec: PerturbationSpec, given: dict[str, Any]) -> list[Step]:
         values = raw if isinstance(raw, (list, tuple)) else [raw]
         if not values:
             raise ConfigError(f"perturbation {spec.name!r}: empty list for {p.name}")
-        axes.append([(p.name, p.coerce(v)) for v in values])
+        try:
+            axes.append([(p.name, p.coerce(v)) for v in values])
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise ConfigError(f"perturbation {spec.name!r}: {p.name}={raw!r} is not a valid value ({exc})") from None
     return [_step(spec, combo) for combo in itertools.product(*axes)]
 
 

@@ -144,6 +144,8 @@ def _read(path: str | Path) -> dict[str, Any]:
 
 
 def _only(table: Mapping[str, Any], allowed: set[str], where: str) -> None:
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{where}: must be a table of keys ({sorted(allowed)}), not {type(table).__name__} {table!r:.40}")
     extra = set(table) - allowed
     if extra:
         raise ConfigError(f"{where}: unknown keys {sorted(extra)} (allowed: {sorted(allowed)})")
@@ -190,6 +192,8 @@ def _datasets(raw: Mapping[str, Any], where: str, base: Path) -> tuple[DatasetCo
         raise ConfigError(f"{where}: needs at least one [[datasets]] table with name, layout and root")
     out = []
     for i, t in enumerate(tables):
+        if not isinstance(t, Mapping):
+            raise ConfigError(f"{where}: [[datasets]] #{i + 1} must be a table, not {t!r:.40}")
         missing = {"name", "layout", "root"} - set(t)
         if missing:
             raise ConfigError(f"{where}: [[datasets]] #{i + 1} lacks {sorted(missing)}")
@@ -248,6 +252,8 @@ def parse_sweep(raw: Mapping[str, Any], path: str | Path, datasets: bool = True)
         raise ConfigError(f"{where}: needs at least one [[detectors]] table with a name")
     detectors = []
     for i, t in enumerate(dets):
+        if not isinstance(t, Mapping):
+            raise ConfigError(f"{where}: [[detectors]] #{i + 1} must be a table, not {t!r:.40}")
         if "name" not in t:
             raise ConfigError(f"{where}: [[detectors]] #{i + 1} lacks a name")
         if "label" in t:

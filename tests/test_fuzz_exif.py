@@ -16,11 +16,11 @@ import warnings
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 
 from harness import read_exif
 from harness.data.exif import EXIFTOOL_NAMES
-from tests.exif_blocks import blocks, jpeg_with_exif
+from tests.exif_blocks import Block, Entry, blocks, jpeg_with_exif
 
 EXIFTOOL = shutil.which("exiftool")
 _APEX = {"ShutterSpeedValue", "ApertureValue", "MaxApertureValue"}
@@ -43,6 +43,7 @@ def _typed(value) -> bool:
 
 
 @given(block=blocks())
+@example(block=Block("<", (Entry(262, 11, 2, b""),), (Entry(271, 2, 0, b""),), "ok", "none", None))  # found by the long fuzz: Pillow's KeyError
 def test_read_exif_never_raises_and_gives_typed_values(tmp_path_factory, block):
     _, tags = _read(tmp_path_factory.getbasetemp(), block.tiff())
     assert all(_typed(v) for v in tags.values()), tags
@@ -124,8 +125,6 @@ def test_read_exif_gives_what_exiftool_gives_or_nothing(tmp_path_factory, exifto
 def test_an_apex_value_past_a_double_is_inf_as_exiftool_gives(tmp_path):
     """A camera's ApertureValue of 3000/1 overflowed 2**(v/2) and cost the photo its EXIF."""
     import struct
-
-    from tests.exif_blocks import Block, Entry
 
     entries = tuple(Entry(t, 10, 1, struct.pack("<ii", 3000, 1)) for t in (0x9201, 0x9202, 0x9205))
     _, tags = _read(tmp_path, Block("<", (), entries, "ok", "none", None).tiff())

@@ -8,7 +8,7 @@ another exception (a traceback for the user).
 from __future__ import annotations
 
 import tomli_w
-from hypothesis import given, strategies as st
+from hypothesis import example, given, strategies as st
 
 from harness.api import ConfigError, UnknownNameError
 from harness.chains import expand
@@ -42,6 +42,7 @@ def _expand_or_config_error(text: str) -> None:
 
 
 @given(text=spec_strings())
+@example(text="jpeg(quality=1e999)")  # found by the long fuzz: OverflowError from the parameter's coercion
 def test_a_spec_string_expands_or_raises_config_error(text):
     _expand_or_config_error(text)
 
@@ -72,6 +73,8 @@ def configs(draw) -> dict:
 
 
 @given(config=configs())
+@example(config={"run": 0})  # found by the long fuzz: TypeError on a key that is not a table
+@example(config={"datasets": [1], "detectors": [2]})
 def test_a_sweep_or_train_config_parses_or_raises_config_error_naming_the_file(tmp_path_factory, config):
     path = tmp_path_factory.getbasetemp() / "fuzz.toml"
     path.write_text(tomli_w.dumps(config))

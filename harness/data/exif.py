@@ -117,7 +117,12 @@ def normalise_model(model: str, make: str = "") -> str:
 
 def exif_from_image(img: Image.Image) -> dict[str, Any]:
     exif = img.getexif()
-    raw: dict[int, Any] = dict(exif)
+    raw: dict[int, Any] = {}
+    for tag in list(exif):
+        try:
+            raw[tag] = exif[tag]
+        except (KeyError, ValueError, TypeError):  # Pillow lists some malformed tags it cannot give
+            continue
     for ifd in (ExifTags.IFD.Exif, ExifTags.IFD.GPSInfo, ExifTags.IFD.Interop):
         try:
             sub = exif.get_ifd(ifd)

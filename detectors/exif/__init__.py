@@ -18,11 +18,10 @@ _TINY = {"backbone": "random", "width": 4, "patch_size": 16}
 
 
 def memory(params) -> tuple[float, float]:
-    """Peak bytes of scoring one image: every tile as float32 (12 bytes per pixel, plus the
-    tiling's copies) before the first ``max_tiles`` are kept; the backbone then runs on
-    chunks of tiles, whose memory does not grow with the image (measured with
-    ``tests/benchmarks/bench_memory.py --per-pixel``)."""
-    return 120 * 2 ** 20, 40.0
+    """Peak bytes of scoring one image: every tile as float32 and the tiling's copies, then
+    the backbone's passes over the tiles and their features; about 500 bytes per pixel at
+    1 Mpx (measured with ``tests/benchmarks/bench_memory.py --per-pixel``)."""
+    return 120 * 2 ** 20, 500.0
 
 
 @hookimpl

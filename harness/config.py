@@ -283,6 +283,8 @@ def load_train(path: str | Path, trainer: str | None = None) -> TrainConfig:
     where = str(path)
     _only(raw, {"run", "datasets", "params"}, where)
     base = path.resolve().parent
+    if not isinstance(raw.get("params", {}), Mapping):
+        raise ConfigError(f"{where} [params]: must be a table of the trainer's parameters, not {raw['params']!r:.40}")
     params = _path_params(dict(raw.get("params", {})), base, _declared_paths("trainers", trainer) if trainer else {})
     return TrainConfig(_run(raw, where), _datasets(raw, where, base), _freeze(params), str(path))
 

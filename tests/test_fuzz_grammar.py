@@ -73,7 +73,8 @@ def configs(draw) -> dict:
 
 
 @given(config=configs())
-@example(config={"run": 0})  # found by the long fuzz: TypeError on a key that is not a table
+@example(config={"run": 0})
+@example(config={"params": 0})  # found by the second long run  # found by the long fuzz: TypeError on a key that is not a table
 @example(config={"datasets": [1], "detectors": [2]})
 def test_a_sweep_or_train_config_parses_or_raises_config_error_naming_the_file(tmp_path_factory, config):
     path = tmp_path_factory.getbasetemp() / "fuzz.toml"

@@ -76,8 +76,8 @@ def main() -> None:
             sign = 1 if r["detector_a"] == a else -1
             lo, hi = sorted((sign * r["delta_auc_lo"], sign * r["delta_auc_hi"]))
             print(f"  {a} - {b:28s} {r['generator']:14s} ΔAUC {sign * r['delta_auc']:+.3f} [{lo:+.3f}, {hi:+.3f}] "
-                  f"(AUC {r['auc_a' if sign > 0 else 'auc_b']:.3f} vs {r['auc_b' if sign > 0 else 'auc_a']:.3f}; "
-                  f"{int(r['n_real'])} reals, {int(r['n_fake'])} fakes)")
+                  + (f"(AUC {r['auc_a' if sign > 0 else 'auc_b']:.3f} vs {r['auc_b' if sign > 0 else 'auc_a']:.3f}; "
+                     if r["generator"] != "mean" else "(") + f"{int(r['n_real'])} reals, {int(r['n_fake'])} fakes)")
 
 
 if __name__ == "__main__":

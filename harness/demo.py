@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from harness.api import ExifbenchError
 from harness.cache_folder import cache_dir
 from harness.config import DatasetConfig, DetectorConfig, RunConfig, SweepConfig
 from harness.data.layouts import read_manifest, read_real_only
@@ -193,20 +194,34 @@ def _training_data(zoo: ZooBuild, address: str | None, log: Callable[[str], None
 
 
 def _train_all(zoo: ZooBuild, address: str | None, log: Callable[[str], None]) -> dict[str, str]:
-    from harness.train.jobs import run_training
+    """Train the demo's jobs in waves: every job whose inputs exist runs at once as a Ray task
+    (so on two cores the one-thread pretext overlaps the baselines), then the jobs that need
+    their checkpoints. Checkpoint folders are keyed by job, data and inputs, as before."""
+    from harness.train.jobs import TrainingJob, run_training_jobs
 
     data = _training_data(zoo, address, log)
     checkpoints: dict[str, str] = {}
-    for job in demo_jobs():
-        samples = data[job.data]
-        params = {**job.params, **{k: checkpoints[v] for k, v in job.needs.items()}}
-        out = cache_dir("demo", "checkpoints") / f"{job.trainer}-{_fingerprint(job, [s.sample_id for s in samples], params)}"
+    pending = list(demo_jobs())
+    while pending:
+        ready = [j for j in pending if all(v in checkpoints for v in j.needs.values())]
+        if not ready:
+            raise ExifbenchError(f"demo jobs {[j.key for j in pending]} need checkpoints no job makes")
+        jobs = []
+        for job in ready:
+            samples = data[job.data]
+            params = {**job.params, **{k: checkpoints[v] for k, v in job.needs.items()}}
+            key = _fingerprint(job, [s.sample_id for s in samples], params)
+            jobs.append(TrainingJob(job.trainer, params, tuple(samples), cache_dir("demo", "checkpoints") /
+                                    f"{job.trainer}-{key}", seed=0))
         start = time.monotonic()
-        existed = (out / "manifest.json").is_file()
-        run_training(job.trainer, params, samples, out, seed=0, address=address)
-        how = "from the cache" if existed else f"trained in {time.monotonic() - start:.1f}s"
-        log(f"  {job.key} on {len(samples)} images ({how}) -> {out}")
-        checkpoints[job.key] = str(out)
+        outcomes = run_training_jobs(jobs, address=address)
+        for job, outcome in zip(ready, outcomes):
+            how = f"trained in {outcome.seconds:.1f}s" if outcome.trained else "from the cache"
+            log(f"  {job.key} on {len(outcome.job.samples)} images ({how}) -> {outcome.job.out}")
+            checkpoints[job.key] = str(outcome.job.out)
+        if any(o.trained for o in outcomes):
+            log(f"  ({len(ready)} jobs in parallel: {time.monotonic() - start:.1f}s)")
+        pending = [j for j in pending if j.key not in checkpoints]
     return checkpoints
 
 

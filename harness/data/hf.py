@@ -90,7 +90,37 @@ def _image_columns(features: Any) -> list[str]:
     return [k for k, v in features.items() if isinstance(v, Image)]
 
 
-class SavedDataset(sources.Container):
+class _Rows(sources.Container):
+    """A container whose members are ``<image column>/<row>`` (subclasses give the columns,
+    the row count and ``features``)."""
+
+    features: Any
+
+    @property
+    def num_rows(self) -> int:
+        raise NotImplementedError
+
+    def column_names(self) -> list[str]:
+        raise NotImplementedError
+
+    def members(self) -> list[str]:
+        return [f"{c}/{i}" for c in _image_columns(self.features) for i in range(self.num_rows)]
+
+    def __contains__(self, member: str) -> bool:
+        try:
+            column, row = _parse_member(member)
+        except KeyError:
+            return False
+        return column in self.column_names() and row < self.num_rows
+
+    def _check(self, member: str) -> tuple[str, int]:
+        column, row = _parse_member(member)
+        if column not in self.column_names() or row >= self.num_rows:
+            raise KeyError(member)
+        return column, row
+
+
+class SavedDataset(_Rows):
     """A folder written by ``Dataset.save_to_disk``, memory-mapped by ``datasets``."""
 
     kind = "hf-saved"
@@ -111,27 +141,18 @@ class SavedDataset(sources.Container):
     def num_rows(self) -> int:
         return self._table.num_rows
 
-    def members(self) -> list[str]:
-        return [f"{c}/{i}" for c in _image_columns(self.features) for i in range(self.num_rows)]
-
-    def __contains__(self, member: str) -> bool:
-        try:
-            column, row = _parse_member(member)
-        except KeyError:
-            return False
-        return column in self._table.column_names and row < self.num_rows
+    def column_names(self) -> list[str]:
+        return self._table.column_names
 
     def batches(self, columns: list[str]) -> Iterator[Any]:
         yield from self._table.select(columns).to_batches(max_chunksize=256)
 
     def read(self, member: str) -> bytes:
-        column, row = _parse_member(member)
-        if column not in self._table.column_names or row >= self.num_rows:
-            raise KeyError(member)
+        column, row = self._check(member)
         return _image_bytes(self._table.column(column)[row].as_py(), self.path)
 
 
-class ParquetShard(sources.Container):
+class ParquetShard(_Rows):
     """One Parquet file; a row is read from its row group (the last group read is kept)."""
 
     kind = "parquet"
@@ -157,23 +178,14 @@ class ParquetShard(sources.Container):
     def num_rows(self) -> int:
         return self._starts[-1]
 
-    def members(self) -> list[str]:
-        return [f"{c}/{i}" for c in _image_columns(self.features) for i in range(self.num_rows)]
-
-    def __contains__(self, member: str) -> bool:
-        try:
-            column, row = _parse_member(member)
-        except KeyError:
-            return False
-        return column in self._file.schema_arrow.names and row < self.num_rows
+    def column_names(self) -> list[str]:
+        return self._file.schema_arrow.names
 
     def batches(self, columns: list[str]) -> Iterator[Any]:
         yield from self._file.iter_batches(batch_size=256, columns=columns)
 
     def read(self, member: str) -> bytes:
-        column, row = _parse_member(member)
-        if column not in self._file.schema_arrow.names or row >= self.num_rows:
-            raise KeyError(member)
+        column, row = self._check(member)
         g = bisect.bisect_right(self._starts, row) - 1
         with self._lock:
             if self._group is None or self._group[:2] != (g, column):

@@ -109,10 +109,22 @@ def _lookup_s(plan, cache, r: dict | None = None, name: str = "") -> float:
     return time.perf_counter() - start
 
 
+
+def _sampled_sweep(config, out: Path, cache):
+    """One sweep with the memory of the driver and all Ray processes sampled: (result, seconds, sampler)."""
+    from harness.engine.sweep import run_sweep
+
+    sampler = PeakSampler()
+    sampler.start()
+    start = time.perf_counter()
+    result = run_sweep(config, out, quiet=True, cache=cache, leaderboard=False)
+    seconds = time.perf_counter() - start
+    sampler.stop()
+    return result, seconds, sampler
+
 def child_sweep(n: int, work: Path, bootstrap: int) -> dict:
     from harness.engine.plan import make_plan, read_dataset
     from harness.engine.score_cache import ScoreCache
-    from harness.engine.sweep import run_sweep
 
     data = make_images(work / f"images{n}", n)
     config = write_config(work / f"sweep{n}.toml", config_text(data, checkpoints(work), bootstrap))
@@ -144,12 +156,7 @@ def child_sweep(n: int, work: Path, bootstrap: int) -> dict:
             if attempt == 2:
                 raise
     r["ray_start_s"] = time.perf_counter() - start  # not part of sweep_s
-    sampler = PeakSampler()
-    sampler.start()
-    start = time.perf_counter()
-    result = run_sweep(config, work / f"run{n}", quiet=True, cache=cache, leaderboard=False)
-    r["sweep_s"] = time.perf_counter() - start
-    sampler.stop()
+    result, r["sweep_s"], sampler = _sampled_sweep(config, work / f"run{n}", cache)
     engine = json.loads((work / f"run{n}" / "run.json").read_text())["engine"]
     r.update(computed=result.computed, failed=result.failed, engine=engine,
              cells_per_s=result.computed / r["sweep_s"],
@@ -164,12 +171,7 @@ def child_sweep(n: int, work: Path, bootstrap: int) -> dict:
 
     ray.shutdown()  # the re-run needs no Ray: its driver alone is measured
     before = rss_pss_kib(os.getpid())[0] / 1024
-    sampler = PeakSampler()
-    sampler.start()
-    start = time.perf_counter()
-    again = run_sweep(config, work / f"run{n}-again", quiet=True, cache=cache, leaderboard=False)
-    r["cached_rerun_s"] = time.perf_counter() - start
-    sampler.stop()
+    again, r["cached_rerun_s"], sampler = _sampled_sweep(config, work / f"run{n}-again", cache)
     r["cached_rerun_computed"] = again.computed
     r["cached_rerun_driver_rss_before_mib"] = before
     r["cached_rerun_driver_peak_rss_mib"] = sampler.peak_driver / 1024

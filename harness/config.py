@@ -93,6 +93,9 @@ class RunConfig:
     #: "centre-crop" (the centre of the image, of the same aspect, at the largest size), "tile"
     #: (tiles of at most the largest size covering the image; the score is their mean)
     oversize: str = "error"
+    #: seconds one file may take to read and decode in a sweep before it becomes an error
+    #: row (``decode: took longer than ...``; ``--retry-errors`` tries it again); 0: no limit
+    decode_timeout_s: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -153,17 +156,21 @@ def _only(table: Mapping[str, Any], allowed: set[str], where: str) -> None:
 
 def _run(raw: Mapping[str, Any], where: str) -> RunConfig:
     table = raw.get("run", {})
-    _only(table, {"seed", "batch_size", "cpu_actors", "memory_mib", "oversize"}, f"{where} [run]")
+    _only(table, {"seed", "batch_size", "cpu_actors", "memory_mib", "oversize", "decode_timeout_s"}, f"{where} [run]")
     try:
         run = RunConfig(seed=int(table.get("seed", 0)), batch_size=int(table.get("batch_size", 32)),
                         cpu_actors=int(table["cpu_actors"]) if "cpu_actors" in table else None,
-                        memory_mib=int(table.get("memory_mib", 2048)), oversize=str(table.get("oversize", "error")))
+                        memory_mib=int(table.get("memory_mib", 2048)), oversize=str(table.get("oversize", "error")),
+                        decode_timeout_s=float(table.get("decode_timeout_s", 60.0)))
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{where} [run]: {exc}") from exc
     if run.batch_size < 1 or (run.cpu_actors is not None and run.cpu_actors < 1):
         raise ConfigError(f"{where} [run]: batch_size and cpu_actors must be at least 1")
     if run.memory_mib < 64:
         raise ConfigError(f"{where} [run]: memory_mib must be at least 64, not {run.memory_mib}")
+    if not 0 <= run.decode_timeout_s < float("inf"):
+        raise ConfigError(f"{where} [run]: decode_timeout_s must be 0 (no limit) or a number of seconds, "
+                          f"not {run.decode_timeout_s}")
     if run.oversize not in OVERSIZE_POLICIES:
         raise ConfigError(f"{where} [run]: oversize = {run.oversize!r}: use one of {list(OVERSIZE_POLICIES)}")
     return run

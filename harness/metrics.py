@@ -176,7 +176,10 @@ def evaluate(scores: pd.DataFrame, bootstrap: Bootstrap | None = None, probabili
         if calibrated:
             point = replicate_calibration(real_s, fake_s, np.ones((1, n_real)), np.ones((1, n_fake)))
             row.update({m: float(point[m][0]) for m in CALIBRATION_METRICS})
-        if weights is not None:
+        if weights is not None and n_real + n_fake == 0:  # every cell failed: no interval
+            row.update({f"{m}_{end}": float("nan") for m in (*BOOTSTRAP_METRICS, *EXTRA_INTERVAL_METRICS,
+                                                            *CALIBRATION_METRICS, "auc_delong") for end in ("lo", "hi")})
+        elif weights is not None:
             wr, wf = weights.weights(ok_real), weights.weights(ok_fake)
             reps = replicate_metrics(real_s, fake_s, wr, wf, threshold)
             # the real class as the positive one: the reals' negated scores in the "fake" slot
@@ -365,7 +368,7 @@ def generator_means(evaluation: Evaluation, seen: Mapping[str, Sequence[str]] | 
             row.update({m: float(rows_of[m].mean()) for m in METRIC_COLUMNS})
             if boot is not None:
                 for m in (*BOOTSTRAP_METRICS, *EXTRA_INTERVAL_METRICS, *CALIBRATION_METRICS):
-                    per_gen = [evaluation.replicates[(det, ds, g, pert)].get(m) for g in gens]
+                    per_gen = [evaluation.replicates.get((det, ds, g, pert), {}).get(m) for g in gens]
                     if any(r is None for r in per_gen):
                         row[f"{m}_lo"] = row[f"{m}_hi"] = float("nan")
                         continue

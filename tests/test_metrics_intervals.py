@@ -77,6 +77,20 @@ def test_failed_cells_are_left_out_of_the_row_and_of_its_resampling():
     assert m["auc_lo"].notna().all()
 
 
+def test_a_row_whose_every_cell_failed_has_counts_and_no_metrics(tmp_path):
+    from harness.metrics import write_tables
+
+    frame = _scores({"a": 1.0, "b": 1.0})
+    frame.loc[frame["detector"] == "b", ["score", "error"]] = [np.nan, "decode: took longer than 1 s"]
+    m = evaluate(frame, Bootstrap(100, 0.95, 0)).metrics.set_index(["detector", "generator"])
+    assert m.loc["b", "n_failed"].tolist() == [70, 80] and m.loc["b", "n_real"].tolist() == [0, 0]
+    assert m.loc["b", ["auc", "auc_lo", "auc_hi", "real_acc_lo", "auc_delong_hi"]].isna().all().all()
+    assert m.loc["a", "auc_lo"].notna().all()
+    paths = write_tables(frame, tmp_path, Bootstrap(100, 0.95, 0))  # means and comparisons too
+    means = pd.read_csv(paths[1]).query("group == 'all'").set_index("detector")
+    assert np.isnan(means.loc["b", "auc"]) and means.loc["a", "auc"] > 0.5
+
+
 def test_comparisons_find_a_real_difference_and_pair_the_images():
     frame = _scores({"strong": 2.0, "weak": 0.3}, generators=(("g1", 200), ("g2", 200)), n_real=300)
     table = compare_detectors(frame, Bootstrap(500, 0.95, 0))

@@ -35,10 +35,14 @@ extremely elongated         decoded and scored
 from __future__ import annotations
 
 import io
+import signal
 import struct  # a few Pillow plugins raise struct.error on a short header
+import threading
+import time
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Iterator
 
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
@@ -46,7 +50,7 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 from harness.api import DecodeError
 from harness.data.sources import open_binary, read_bytes
 
-__all__ = ["MAX_PIXELS", "HEIF_AVAILABLE", "load_image", "decode_bytes", "to_rgb", "probe", "probe_bytes", "sniff_format"]
+__all__ = ["MAX_PIXELS", "HEIF_AVAILABLE", "time_limit", "load_image", "decode_bytes", "to_rgb", "probe", "probe_bytes", "sniff_format"]
 
 #: 128 Mpx: above every benchmark image and every current camera but medium format; a
 #: larger header is refused before decoding (Pillow's own limit is raised to match, so the
@@ -67,14 +71,64 @@ _HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b
 _HEIF_MISSING = "HEIC/HEIF needs the optional package pillow-heif (pip install 'exifbench[heif]')"
 
 
-def load_image(path: str | Path, apply_orientation: bool = False) -> Image.Image:
-    """Read and decode a file, or an archive member (a sample path of
-    :mod:`harness.data.sources`), into an 8-bit RGB PIL image, or raise :class:`DecodeError`."""
+class _TimedOut(BaseException):  # not an Exception: no library's ``except Exception`` swallows it
+    pass
+
+
+@contextmanager
+def time_limit(seconds: float | None, path: str | Path | None = None) -> Iterator[None]:
+    """Raise :class:`DecodeError` (``took longer than N s``) when the block runs longer than
+    ``seconds`` (None or 0: no limit).
+
+    A real-time interval timer (``SIGALRM``) interrupts the block between Python bytecodes, so
+    it stops a slow read (a stalled network file system) and Pillow's decoders, which feed
+    their C code in blocks from Python. It needs the main thread of a POSIX process (where
+    Ray runs an actor's calls); elsewhere the block runs without a limit. A timer already
+    set by the caller is restored afterwards.
+    """
+    usable = (seconds and seconds > 0 and hasattr(signal, "setitimer")
+              and threading.current_thread() is threading.main_thread())
+    if not usable:
+        yield
+        return
+
+    armed = [True]
+
+    def expired(signum, frame):
+        if armed[0]:
+            raise _TimedOut
+
+    start = time.monotonic()
+    previous = signal.signal(signal.SIGALRM, expired)
+    outer = (0.0, 0.0)
     try:
-        data = read_bytes(path)
-    except OSError as exc:
-        raise DecodeError(f"unreadable file ({exc.strerror or exc})", path) from exc
-    return decode_bytes(data, apply_orientation=apply_orientation, path=path)
+        outer = signal.setitimer(signal.ITIMER_REAL, seconds)  # inside the try: it may fire at once
+        yield
+    except _TimedOut:
+        raise DecodeError(f"took longer than {seconds:g} s to read and decode ([run] decode_timeout_s)", path) from None
+    finally:
+        armed[0] = False
+        while True:  # the timer may fire on the way out: disarming is retried until it holds
+            try:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+                signal.signal(signal.SIGALRM, previous)
+                break
+            except _TimedOut:
+                continue
+        if outer[0] > 0:  # the caller's own timer, less the time spent here (at least a tick)
+            signal.setitimer(signal.ITIMER_REAL, max(outer[0] - (time.monotonic() - start), 1e-3), outer[1])
+
+
+def load_image(path: str | Path, apply_orientation: bool = False, timeout: float | None = None) -> Image.Image:
+    """Read and decode a file, or an archive member (a sample path of
+    :mod:`harness.data.sources`), into an 8-bit RGB PIL image, or raise :class:`DecodeError`
+    (also when reading and decoding take longer than ``timeout`` seconds: :func:`time_limit`)."""
+    with time_limit(timeout, path):
+        try:
+            data = read_bytes(path)
+        except OSError as exc:
+            raise DecodeError(f"unreadable file ({exc.strerror or exc})", path) from exc
+        return decode_bytes(data, apply_orientation=apply_orientation, path=path)
 
 
 def decode_bytes(data: bytes, apply_orientation: bool = False, path: str | Path | None = None) -> Image.Image:

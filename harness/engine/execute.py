@@ -171,11 +171,12 @@ def _actor_classes(ray):
         """Decodes, perturbs and preprocesses chunks of samples; scores the CPU detectors."""
 
         def __init__(self, defs: list, own: list[int], threads: int, limits: list | None = None,
-                     oversize: str = "error"):
+                     oversize: str = "error", decode_timeout: float | None = None):
             import torch
 
             torch.set_num_threads(max(1, threads))
             self.defs, self.limits, self.oversize = defs, limits or [], oversize
+            self.decode_timeout = decode_timeout
             self.models, self.failed = _load_all(defs, own, "cpu")
 
         def thresholds(self) -> dict[int, Any]:
@@ -185,7 +186,8 @@ def _actor_classes(ray):
             from harness.engine.work import prepare, score_items
 
             start = time.perf_counter()
-            *per_det, errors = prepare(work, seed, self.defs, apply_orientation, self.limits, self.oversize)
+            *per_det, errors = prepare(work, seed, self.defs, apply_orientation, self.limits, self.oversize,
+                                       self.decode_timeout)
             prepared = time.perf_counter()
             rows = [(k, None, e) for k, e in errors]
             for i, model in self.models.items():
@@ -258,7 +260,8 @@ def start_pipeline(ray, plan: Plan, cpu: Sequence[int], n: int | None = None) ->
     n = min(n or cpus, cpus)
     threads = max(1, cpus // n)
     limits = [d.max_pixels for d in plan.detectors]
-    return [cls.options(num_cpus=threads).remote(_defs(plan), list(cpu), threads, limits, plan.oversize)
+    return [cls.options(num_cpus=threads).remote(_defs(plan), list(cpu), threads, limits, plan.oversize,
+                                                 plan.decode_timeout_s)
             for _ in range(n)]
 
 

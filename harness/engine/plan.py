@@ -252,6 +252,8 @@ class Plan:
     oversize: str = "error"
     #: a chunk's pixel budget (None: no detector declares memory growth)
     pixels_per_chunk: int | None = None
+    #: seconds a file may take to read and decode (0: no limit); not part of any cache key
+    decode_timeout_s: float = 60.0
 
 
 def read_dataset(ds: DatasetConfig) -> list[Sample]:
@@ -314,4 +316,4 @@ def make_plan(config: SweepConfig, samples: Sequence[Sample] | None = None) -> P
     growth = [d.memory[1] for d in planned if d.memory is not None]
     per_chunk = int(budget / (HOLD_BYTES_PER_PIXEL + max(growth))) if growth else None
     return Plan(samples, tuple(chains), planned, CellGrid(samples, chains, planned, config.run.seed, config.run.oversize),
-                config.run.seed, config.run.oversize, per_chunk)
+                config.run.seed, config.run.oversize, per_chunk, config.run.decode_timeout_s)

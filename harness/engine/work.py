@@ -77,13 +77,15 @@ def _oversize_error(size: tuple[int, int], limit: int) -> str:
 
 
 def prepare(work: Sequence[SampleWork], seed: int, detector_defs: Sequence[tuple[str, Mapping[str, Any]]],
-            apply_orientation: bool = False, limits: Sequence[int | None] = (), oversize: str = "error") -> tuple:
+            apply_orientation: bool = False, limits: Sequence[int | None] = (), oversize: str = "error",
+            decode_timeout: float | None = None) -> tuple:
     """Decode each sample once, apply each chain once, preprocess for each detector.
 
     ``limits``: per detector, the largest image (pixels) it takes (None: any); a source
     image beyond it gets the ``oversize`` policy for that detector: an error row
     (``"error"``), its centre at the limit (``"centre-crop"``), or tiles within the limit,
     each prepared, under the same key (``"tile"``: :func:`score_items` scores their mean).
+    ``decode_timeout``: seconds a file may take to read and decode (an error row beyond).
 
     Returns one ``(keys, items)`` pair per detector, then the list of ``(key, error)``
     for cells that failed before reaching a model.
@@ -94,7 +96,7 @@ def prepare(work: Sequence[SampleWork], seed: int, detector_defs: Sequence[tuple
     errors: list[tuple[str, str]] = []
     for w in work:
         try:
-            image = load_image(w.path, apply_orientation=apply_orientation)
+            image = load_image(w.path, apply_orientation=apply_orientation, timeout=decode_timeout)
         except Exception as exc:  # noqa: BLE001 - any failure becomes a row, never a crash
             errors.extend((key, short_error("decode", exc)) for _, jobs in w.jobs for _, key in jobs)
             continue

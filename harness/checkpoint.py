@@ -105,9 +105,14 @@ def read_manifest(folder: str | Path) -> dict:
     path = Path(folder) / MANIFEST
     if not path.is_file():
         raise CheckpointError(f"{str(folder)!r} is not an exifbench checkpoint folder: no {MANIFEST}")
-    manifest = json.loads(path.read_text())
-    if manifest.get("format") != FORMAT:
-        raise CheckpointError(f"{str(path)!r}: unknown checkpoint format {manifest.get('format')!r}")
+    _inside(folder, path)
+    try:
+        manifest = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{str(path)!r} is not a JSON manifest ({exc})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise CheckpointError(f"{str(path)!r}: unknown checkpoint format "
+                              f"{manifest.get('format') if isinstance(manifest, dict) else manifest!r:.80}")
     return manifest
 
 
@@ -119,9 +124,18 @@ def read_checkpoint(folder: str | Path, detector: str) -> tuple[dict[str, torch.
             f"{str(folder)!r} is a checkpoint of {manifest['detector']!r}, not of {detector!r}"
         )
     weights_path = Path(folder) / _weights_name(manifest, folder)
+    _inside(folder, weights_path)
     if not weights_path.is_file() or file_sha256(weights_path) != manifest.get("weights_sha256"):
         raise CheckpointError(f"{str(weights_path)!r} is missing or does not match the sha256 in its manifest (corrupt?)")
     return load_tensors(weights_path), manifest
+
+
+def _inside(folder, path: Path) -> None:
+    """A checkpoint's files are its own: a link that leads out of its folder (a weights file
+    linked to some other file of the machine) is refused. The folder itself may be a link."""
+    if path.is_symlink() and not path.resolve().is_relative_to(Path(folder).resolve()):
+        raise CheckpointError(f"{str(path)!r} is a link that leads out of its checkpoint folder "
+                              f"(to {str(path.resolve())!r}); a checkpoint's files must be inside it")
 
 
 def _weights_name(manifest: Mapping[str, Any], folder) -> str:

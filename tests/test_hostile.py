@@ -121,6 +121,51 @@ def test_a_manifest_cannot_name_weights_outside_its_folder(tmp_path, name):
         read_checkpoint(folder, "spectrum")
 
 
+def test_a_weights_file_linked_out_of_its_folder_is_refused_and_a_linked_folder_is_not(tmp_path):
+    from harness.api import CheckpointError
+    from harness.checkpoint import write_checkpoint
+
+    folder = write_checkpoint(tmp_path / "c", "spectrum", {"a": torch.ones(2)})
+    other = write_checkpoint(tmp_path / "elsewhere", "spectrum", {"a": torch.ones(2)})
+    (folder / WEIGHTS).unlink()
+    (folder / WEIGHTS).symlink_to(other / WEIGHTS)  # same bytes, same sha256: only the link is wrong
+    with pytest.raises(CheckpointError, match="leads out of its checkpoint folder"):
+        read_checkpoint(folder, "spectrum")
+    (tmp_path / "linked").symlink_to(other, target_is_directory=True)
+    back, _ = read_checkpoint(tmp_path / "linked", "spectrum")
+    assert torch.equal(back["a"], torch.ones(2))
+
+
+@pytest.mark.parametrize("text", ["{not json", "[1, 2]", "\udcff"])
+def test_a_broken_manifest_is_a_checkpoint_error(tmp_path, text):
+    from harness.api import CheckpointError
+    from harness.checkpoint import write_checkpoint
+
+    folder = write_checkpoint(tmp_path / "c", "spectrum", {"a": torch.zeros(1)})
+    (folder / MANIFEST).write_bytes(text.encode("utf-8", "surrogateescape"))
+    with pytest.raises(CheckpointError, match="manifest|format"):
+        read_checkpoint(folder, "spectrum")
+
+
+@pytest.mark.parametrize("row", ["../outside.png", "sub/../../outside.png", "..\\outside.png",
+                                 "../images.zip::a.png"])
+def test_a_data_manifest_cannot_lead_out_of_its_folder_by_a_relative_path(tmp_path, row):
+    from harness.api import ConfigError
+    from harness.data.layouts import read_manifest
+    from tests.helpers import noise_image
+
+    (tmp_path / "data").mkdir()
+    noise_image().save(tmp_path / "outside.png")
+    noise_image().save(tmp_path / "data" / "in.png")
+    manifest = tmp_path / "data" / "manifest.csv"
+    manifest.write_text(f"path,label,generator\nin.png,0,real\n{row},1,g\n")
+    with pytest.raises(ConfigError, match="leaves the manifest's folder"):
+        read_manifest(manifest)
+    # inside, or named by an absolute path: read
+    manifest.write_text(f"path,label,generator\nsub/../in.png,0,real\n{tmp_path / 'outside.png'},1,g\n")
+    assert [s.label for s in read_manifest(manifest)] == [0, 1]
+
+
 def test_read_checkpoint_refuses_a_pickle_carrying_code(tmp_path):
     marker = tmp_path / "ran"
     with pytest.raises(ExifbenchError):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import posixpath
 from pathlib import Path
 from typing import Iterable, Mapping
 
@@ -155,6 +156,19 @@ def _cell(value) -> str:
     return "" if value is None or (isinstance(value, float) and value != value) else str(value)
 
 
+def _relative_inside(name: str, manifest: str) -> str:
+    """A manifest's relative path must stay in the manifest's folder (a manifest that came with
+    a dataset cannot send the harness to read ``../../`` files of the machine); a file elsewhere
+    is named by its absolute path, which is taken as it is."""
+    if os.path.isabs(name) or sources.SEP in name and os.path.isabs(sources.split(name)[0]):
+        return name
+    norm = posixpath.normpath(name.replace("\\", "/"))
+    if norm == ".." or norm.startswith("../"):
+        raise ConfigError(f"manifest {manifest!r}: the relative path {name!r} leaves the manifest's folder; "
+                          "name a file outside it by its absolute path")
+    return name if sources.SEP in name else posixpath.normpath(name)
+
+
 def read_manifest(root: str | Path, dataset: str = "", split: str | None = None,
                   generators: Iterable[str] | None = None) -> list[Sample]:
     """``split`` keeps rows of that split; ``generators`` keeps the fakes of those generators
@@ -173,7 +187,7 @@ def read_manifest(root: str | Path, dataset: str = "", split: str | None = None,
         table = table[(table["label"] == 0) | table["generator"].isin(list(generators))]
     samples = []
     for row in table.itertuples(index=False):
-        file = sources.join(sources.parent(path), str(row.path))
+        file = sources.join(sources.parent(path), _relative_inside(str(row.path), path))
         label = int(row.label)
         if label not in (0, 1):
             raise ConfigError(f"manifest {str(path)!r}: label {label} for {row.path} is not 0 or 1")

@@ -5,6 +5,7 @@ the one an uninterrupted run writes, bit for bit (a deterministic CPU trainer: t
 """
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -133,3 +134,44 @@ def test_the_same_weights_make_the_same_checkpoint_file(tmp_path):
     one = write_checkpoint(tmp_path / "one", "x", weights)
     two = write_checkpoint(tmp_path / "two", "x", weights)
     assert file_sha256(one / "weights.pt") == file_sha256(two / "weights.pt")
+
+
+def test_two_jobs_into_one_checkpoint_folder_run_one_at_a_time(tmp_path):
+    """The checkpoint folder's lock: a job that finds the folder locked waits; when the holder
+    left exactly its checkpoint it does not train again, and otherwise it trains after it."""
+    import threading
+
+    from filelock import FileLock
+
+    from harness.testing import synthetic_training_set
+    from harness.train.local import fit_locally
+
+    train = synthetic_training_set(tmp_path / "train", n=8)
+    out = tmp_path / "ckpt"
+    holder = FileLock(str(tmp_path / ".ckpt.lock"))
+
+    def waiting_job(params, done):
+        done.append(fit_locally("spectrum", params, train.samples, out))
+
+    for params, trains_again in (({"n_bins": 16}, False), ({"n_bins": 8}, True)):
+        holder.acquire()
+        done: list = []
+        job = threading.Thread(target=waiting_job, args=(params, done))
+        job.start()
+        time.sleep(0.5)
+        assert job.is_alive() and not done  # waits for the lock
+        # the holder writes the checkpoint of the first job while the other waits
+        from harness.plugins import trainers
+        from harness.train.local import record_job, training_set
+
+        result = trainers()["spectrum"].create(n_bins=16).fit(training_set(train.samples), out, seed=0, device="cpu")
+        record_job(result or out, "spectrum", {"n_bins": 16}, train.samples, 0, "cpu")
+        written = (out / "weights.pt").stat().st_mtime_ns, (out / "manifest.json").read_text()
+        time.sleep(0.05)
+        holder.release()
+        job.join(60)
+        assert done == [str(out)]
+        again = (out / "weights.pt").stat().st_mtime_ns, (out / "manifest.json").read_text()
+        assert (again != written) == trains_again
+        if trains_again:
+            assert json.loads(again[1])["params"]["n_bins"] == 8

@@ -30,7 +30,7 @@ import pandas as pd
 
 from harness.config import MetricsConfig, SweepConfig
 from harness.derived_cache import derived_files, derived_key
-from harness.files import atomic_write_text, writable_folder
+from harness.files import atomic_path, atomic_write_text, writable_folder
 from harness.stats import Bootstrap
 from harness.engine.score_cache import ScoreCache
 from harness.engine.execute import EngineStats
@@ -217,7 +217,8 @@ def write_metrics(frame: pd.DataFrame, out: Path, cache: ScoreCache, settings: M
     root = Path(cache.path).parent if cache.path != ":memory:" else None
     key = derived_key(metrics, "scikit-learn", inspect.getsource(stats).encode(), setup, rows)
     for made in derived_files("metrics", key, make, root):
-        shutil.copyfile(made, out / made.name)
+        with atomic_path(out / made.name) as tmp:  # a reader never sees half a table
+            shutil.copyfile(made, tmp)
 
 
 def write_results(out: Path, record: Mapping[str, Any]) -> None:

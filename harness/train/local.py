@@ -6,15 +6,17 @@ Shared by :mod:`harness.train.jobs` (one task per job) and :mod:`harness.train.r
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 from harness.api import CheckpointError, Sample
 from harness.checkpoint import MANIFEST, data_manifest_sha256, read_manifest
 from harness.detector import TrainingSet
 from harness.files import atomic_write_text
 
-__all__ = ["job_fingerprint", "trained_on", "checkpoint_is_current", "fit_locally", "record_job", "training_set"]
+__all__ = ["job_fingerprint", "trained_on", "checkpoint_is_current", "checkpoint_lock", "fit_locally", "record_job",
+           "training_set"]
 
 
 def job_fingerprint(name: str, params: Mapping[str, Any], samples: Sequence[Sample], seed: int) -> dict:
@@ -43,6 +45,29 @@ def checkpoint_is_current(out: Path, fingerprint: Mapping[str, Any]) -> bool:
     return manifest.get("config", {}).get("job") == dict(fingerprint) or manifest.get("extra", {}).get("job") == dict(fingerprint)
 
 
+@contextmanager
+def checkpoint_lock(out: Path, fingerprint: Mapping[str, Any]) -> Iterator[bool]:
+    """Hold the lock of the checkpoint folder ``out`` (a file lock beside it,
+    ``.<name>.lock``, so it also holds between processes and machines sharing the file
+    system): two jobs never write one folder at once. Yields True when the job must run, and
+    False when the lock had to be waited for and the other holder left exactly this job's
+    checkpoint (it is not trained twice)."""
+    from filelock import FileLock, Timeout
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(out.parent / f".{out.name}.lock"))
+    try:
+        lock.acquire(timeout=0)
+        waited = False
+    except Timeout:
+        lock.acquire()
+        waited = True
+    try:
+        yield not (waited and checkpoint_is_current(out, fingerprint))
+    finally:
+        lock.release()
+
+
 def _load_sample(sample: Sample):
     from harness.data.decode import load_image
 
@@ -56,7 +81,8 @@ def training_set(samples: Sequence[Sample]) -> TrainingSet:
 
 def fit_locally(name: str, params: Mapping[str, Any], samples: Sequence[Sample], out: str | Path,
                 seed: int = 0, device: str = "cpu", where: Mapping[str, Any] | None = None) -> str:
-    """Run one training job in this process (what the Ray task runs on its worker).
+    """Run one training job in this process (what the Ray task runs on its worker), holding
+    the folder's :func:`checkpoint_lock`.
 
     ``where`` (e.g. the Ray node id) is recorded in the manifest's ``extra.where``.
     """
@@ -64,11 +90,14 @@ def fit_locally(name: str, params: Mapping[str, Any], samples: Sequence[Sample],
 
     from harness.plugins import trainers
 
-    torch.manual_seed(seed)
-    trainer = trainers()[name].create(**dict(params))
     out = Path(out)
-    result = Path(trainer.fit(training_set(samples), out, seed=seed, device=device) or out)
-    return record_job(result, name, params, samples, seed, device, where)
+    with checkpoint_lock(out, job_fingerprint(name, params, samples, seed)) as run:
+        if not run:
+            return str(out)
+        torch.manual_seed(seed)
+        trainer = trainers()[name].create(**dict(params))
+        result = Path(trainer.fit(training_set(samples), out, seed=seed, device=device) or out)
+        return record_job(result, name, params, samples, seed, device, where)
 
 
 def record_job(result: Path, name: str, params: Mapping[str, Any], samples: Sequence[Sample], seed: int,

@@ -41,7 +41,7 @@ from typing import Any, Mapping, Sequence
 import torch
 
 from harness.api import ConfigError, Sample
-from harness.train.local import record_job, training_set
+from harness.train.local import checkpoint_lock, job_fingerprint, record_job, training_set
 
 __all__ = ["Replica", "SINGLE_PROCESS", "RayTrainReplica", "fit_data_parallel", "resolve_use_gpu"]
 
@@ -124,17 +124,20 @@ def fit_data_parallel(name: str, params: Mapping[str, Any], samples: Sequence[Sa
     use_gpu = resolve_use_gpu(params.get("use_gpu"), num_gpus, workers)
     out = Path(out).resolve()
     config = {"name": name, "params": dict(params), "samples": list(samples), "out": str(out), "seed": seed}
-    with tempfile.TemporaryDirectory(prefix="exifbench-ray-train-") as storage:
-        result = TorchTrainer(
-            _train_worker, train_loop_config=config,
-            scaling_config=ScalingConfig(num_workers=workers, use_gpu=use_gpu),
-            run_config=RunConfig(name=f"exifbench-{name}", storage_path=storage,
-                                 failure_config=FailureConfig(max_failures=1),
-                                 logging_config=LoggingConfig(log_level="WARNING")),
-        ).fit()
-    where = {"workers": workers, "use_gpu": use_gpu, "backend": "nccl" if use_gpu else "gloo"}
-    return Path(record_job(Path(result.return_value), name, params, samples, seed,
-                           device="cuda" if use_gpu else "cpu", where=where))
+    with checkpoint_lock(out, job_fingerprint(name, params, samples, seed)) as run:
+        if not run:
+            return out
+        with tempfile.TemporaryDirectory(prefix="exifbench-ray-train-") as storage:
+            result = TorchTrainer(
+                _train_worker, train_loop_config=config,
+                scaling_config=ScalingConfig(num_workers=workers, use_gpu=use_gpu),
+                run_config=RunConfig(name=f"exifbench-{name}", storage_path=storage,
+                                     failure_config=FailureConfig(max_failures=1),
+                                     logging_config=LoggingConfig(log_level="WARNING")),
+            ).fit()
+        where = {"workers": workers, "use_gpu": use_gpu, "backend": "nccl" if use_gpu else "gloo"}
+        return Path(record_job(Path(result.return_value), name, params, samples, seed,
+                               device="cuda" if use_gpu else "cpu", where=where))
 
 
 def _data_parallel_workers(name: str, params: Mapping[str, Any]) -> int:

@@ -66,6 +66,9 @@ class DetectorConfig:
     alias: str = ""  # how the detector appears in results; defaults to its name
     #: not empty: this configuration is a control row (e.g. "random backbone"), see DetectorSpec.control
     control: str = ""
+    #: not empty: the detector is scored only on these entries of the sweep's grid (spec
+    #: strings, as in ``[perturbations] grid``); empty: on every chain of the grid
+    perturbations: tuple[str, ...] = ()
 
     @property
     def param_dict(self) -> dict[str, Any]:
@@ -266,10 +269,14 @@ def parse_sweep(raw: Mapping[str, Any], path: str | Path, datasets: bool = True)
         if "label" in t:
             raise ConfigError(f"{where}: [[detectors]] #{i + 1}: `label` is now `alias` (a detector's name in the "
                               "results; `label` means real/generated everywhere else)")
-        params = _path_params({k: v for k, v in t.items() if k not in ("name", "alias", "control")}, base,
-                              _declared_paths("detectors", str(t["name"])))
+        params = _path_params({k: v for k, v in t.items() if k not in ("name", "alias", "control", "perturbations")},
+                              base, _declared_paths("detectors", str(t["name"])))
+        only = t.get("perturbations", [])
+        if isinstance(only, str) or not isinstance(only, list) or not all(isinstance(g, str) for g in only):
+            raise ConfigError(f"{where}: [[detectors]] #{i + 1}: perturbations must be a list of spec strings "
+                              f"(entries of [perturbations] grid), not {only!r:.60}")
         detectors.append(DetectorConfig(str(t["name"]), _freeze(params), str(t.get("alias", "")),
-                                        str(t.get("control", ""))))
+                                        str(t.get("control", "")), tuple(only)))
     names = [d.display_name for d in detectors]
     if len(set(names)) != len(names):
         raise ConfigError(f"{where}: two [[detectors]] share the name {names}; give each a distinct `alias`")

@@ -105,3 +105,43 @@ def test_metrics_csv_counts_and_accuracies_equal_hand_counts_from_scores_parquet
         assert row.fake_acc == pytest.approx(fake_right / len(fake), abs=1e-12)
         assert row.acc == pytest.approx((real_right + fake_right) / len(ok), abs=1e-12)
         assert row.bal_acc == pytest.approx((real_right / len(real) + fake_right / len(fake)) / 2, abs=1e-12)
+
+
+def test_a_detector_scored_on_part_of_the_grid(tmp_path, ray_session):
+    """``[[detectors]] perturbations``: a control scored on the clean images only. Its cells
+    are those chains' alone, the other detector's cells and keys are as in a full sweep, and
+    the metrics, run.json and leaderboard name what each row was scored on."""
+    from harness.api import ConfigError
+    from harness.engine.plan import make_plan
+
+    data = write_binary_folders(tmp_path / "data", generators=("gana",), n=4)
+    ckpt = spectrum_checkpoint(tmp_path / "a", n_bins=32, n=8, seed=1)
+    other = spectrum_checkpoint(tmp_path / "b", n_bins=16, n=8, seed=2)
+    dets = [{"name": "spectrum", "checkpoint": ckpt, "n_bins": 32},
+            {"name": "spectrum", "alias": "clean only", "checkpoint": other, "n_bins": 16, "control": "fewer bins",
+             "perturbations": ["none", "jpeg(quality=50)"]}]
+
+    def config(detectors, grid=GRID):
+        return load_sweep(write_sweep_config(tmp_path / "s.toml", run={"seed": 0}, grid=grid, detectors=detectors,
+                                             datasets=[{"name": "d", "layout": "binary-folders", "root": data}]))
+
+    plan = make_plan(config(dets))
+    full = make_plan(config(dets[:1]))
+    n = len(plan.samples)
+    assert len(plan.cells) == n * (len(GRID) + 1 + 2) and plan.detectors[1].chains == ("none", "jpeg(quality=50)")
+    assert {k for i in range(n) for k in full.cells.keys_of(i)} < {k for i in range(n) for k in plan.cells.keys_of(i)}
+    result = run_sweep(config(dets), tmp_path / "run", quiet=True, cache=ScoreCache(tmp_path / "c.sqlite"))
+    scores = pd.read_parquet(tmp_path / "run" / "scores.parquet")
+    assert len(scores) == result.total == len(plan.cells) and scores["score"].notna().all()
+    got = scores.groupby("detector")["perturbation"].unique().map(sorted).to_dict()
+    assert got == {"spectrum": sorted(["none", "jpeg(quality=90)", "jpeg(quality=50)", "blur(sigma=1.0)"]),
+                   "clean only": ["jpeg(quality=50)", "none"]}
+    metrics = pd.read_csv(tmp_path / "run" / "metrics.csv")
+    assert set(metrics.loc[metrics["detector"] == "clean only", "perturbation"]) == {"none", "jpeg(quality=50)"}
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert run["detectors"][1]["perturbations"] == ["none", "jpeg(quality=50)"]
+    assert "clean only" in (tmp_path / "run" / "leaderboard.md").read_text()
+    with pytest.raises(ConfigError, match=r"perturbations \['resize\(scale=0.5\)'\] are not in the sweep's grid"):
+        make_plan(config([{**dets[1], "perturbations": ["resize(scale=0.5)"]}]))
+    with pytest.raises(ConfigError, match="must be a list of spec strings"):
+        config([{**dets[1], "perturbations": "none"}])

@@ -175,3 +175,22 @@ def test_two_jobs_into_one_checkpoint_folder_run_one_at_a_time(tmp_path):
         assert (again != written) == trains_again
         if trains_again:
             assert json.loads(again[1])["params"]["n_bins"] == 8
+
+
+@pytest.mark.ray
+def test_a_job_starts_once_the_jobs_it_reads_have_finished(photos, ray_session, tmp_path):
+    """``run_training_jobs(after=...)``: the one-class job, listed first, reads the backbone
+    that the second job makes; it runs after it. Jobs that wait for each other are refused."""
+    from harness.train.jobs import TrainingJob, run_training_jobs
+
+    backbone = TrainingJob("exif-backbone", {**PARAMS, "steps": 0}, tuple(photos), tmp_path / "bb")
+    one_class = TrainingJob("exif-oc", {"width": 4, "patch_size": 16, "tiling": "center", "backbone": str(tmp_path / "bb"),
+                                        "covariance": "diag", "n_components": 1}, tuple(photos), tmp_path / "oc")
+    outcomes = run_training_jobs([one_class, backbone], after=[(1,), ()])
+    assert [o.trained for o in outcomes] == [True, True]
+    assert read_checkpoint(tmp_path / "oc", "exif-oc")[1]["detector"] == "exif-oc"
+    again = run_training_jobs([one_class, backbone], after=[(1,), ()])
+    assert [o.trained for o in again] == [False, False]
+    loop = [TrainingJob("spectrum", {"n_bins": 8 * (k + 1)}, tuple(photos), tmp_path / f"s{k}") for k in range(2)]
+    with pytest.raises(ValueError, match="wait for each other"):
+        run_training_jobs(loop, after=[(1,), (0,)])

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence as SequenceABC
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Iterator, Mapping, Sequence
@@ -84,6 +84,8 @@ class PlannedDetector:
     max_pixels: int | None = None
     #: its declared memory growth: (base bytes, bytes per input pixel); None: not declared
     memory: tuple[float, float] | None = None
+    #: the specs of the chains it is scored on; None: every chain of the plan
+    chains: tuple[str, ...] | None = None
 
 
 #: bytes per pixel a chunk holds besides the models' work: the decoded image, its perturbed
@@ -108,7 +110,8 @@ class Cell:
 
 
 class CellGrid(SequenceABC):
-    """The cells of a plan, sample-major (each sample, each chain, each detector), made on
+    """The cells of a plan, sample-major (each sample, each chain, each detector that takes
+    that chain: a detector may be scored on part of the grid only), made on
     demand: ``grid[i]``, iteration and ``keys_of(sample index)`` compute the cache keys
     (:func:`~harness.engine.score_cache.cell_key`) as they are read; nothing per cell is kept."""
 
@@ -121,7 +124,6 @@ class CellGrid(SequenceABC):
         self._limits = [d.max_pixels for d in detectors]
         self._over = [f"{d.key}|oversize={oversize}@{d.max_pixels}|".encode() for d in detectors]
         self.n_detectors = len(detectors)
-        self.per_sample = len(self.chains) * self.n_detectors
         # cell_key's text is f"{detector key}|{sample id}|{spec}|{version}|{seed or ''}": its
         # parts around the sample id are fixed per (chain, detector)
         self._parts: list[tuple[bytes, bytes, int, int]] = []
@@ -129,7 +131,9 @@ class CellGrid(SequenceABC):
             stochastic = any(reg[st.name].stochastic for st in chain.steps)
             tail = f"|{chain.spec}|{chain.version(reg)}|{seed if stochastic else ''}".encode()
             for d, det in enumerate(detectors):
-                self._parts.append((f"{det.key}|".encode(), tail, c, d))
+                if det.chains is None or chain.spec in det.chains:  # a detector may take part of the grid
+                    self._parts.append((f"{det.key}|".encode(), tail, c, d))
+        self.per_sample = len(self._parts)
         self._limited = any(limit is not None for limit in self._limits)
 
     def _heads(self, i: int) -> list[bytes] | None:
@@ -280,6 +284,20 @@ def _plan_detector(cfg: DetectorConfig, budget_bytes: float = 2048 * 2 ** 20) ->
                            max_pixels=max_pixels(memory, budget_bytes), memory=memory)
 
 
+def _with_chains(planned: PlannedDetector, cfg: DetectorConfig, chains: Sequence[Chain]) -> PlannedDetector:
+    """``cfg.perturbations`` (entries of the grid) as the specs of the chains the detector is
+    scored on; an entry that is not part of the sweep's grid is a ConfigError."""
+    if not cfg.perturbations:
+        return planned
+    in_grid = [c.spec for c in chains]
+    own = [c.spec for c in expand_grid(cfg.perturbations)]
+    outside = [spec for spec in own if spec not in in_grid]
+    if outside:
+        raise ConfigError(f"detector {cfg.display_name!r}: perturbations {outside} are not in the sweep's grid "
+                          f"{in_grid}")
+    return replace(planned, chains=tuple(spec for spec in in_grid if spec in own))
+
+
 def trained_on(paths) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The generators and datasets that the exifbench checkpoints among ``paths`` record in
     their manifests (``extra.trained_on``); files and other folders record nothing."""
@@ -311,7 +329,7 @@ def make_plan(config: SweepConfig, samples: Sequence[Sample] | None = None) -> P
         samples = [s for ds in config.datasets for s in read_dataset(ds)]
     chains = chains_of(config)
     budget = config.run.memory_mib * 2 ** 20
-    planned = tuple(_plan_detector(d, budget) for d in config.detectors)
+    planned = tuple(_with_chains(_plan_detector(d, budget), d, chains) for d in config.detectors)
     samples = tuple(samples)
     growth = [d.memory[1] for d in planned if d.memory is not None]
     per_chunk = int(budget / (HOLD_BYTES_PER_PIXEL + max(growth))) if growth else None

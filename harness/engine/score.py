@@ -225,15 +225,15 @@ def write_table(table: pd.DataFrame, out: str | Path) -> None:
 
 
 def _rows(inputs: Sequence[ScoreInput], read: Sequence[Sample | str], frame: pd.DataFrame,
-          detectors: Sequence[str], chains: Sequence[str]) -> pd.DataFrame:
-    """One row per input x perturbation x detector, in input order; an unreadable input
-    gets error rows."""
+          pairs: Sequence[tuple[str, str]]) -> pd.DataFrame:
+    """One row per input x (perturbation, detector) pair of the plan, in input order; an
+    unreadable input gets error rows."""
     shown = {i.path: i.shown for i in inputs}
     scored = pd.DataFrame({"path": frame["path"].map(shown), "sha256": frame["sample_id"],
                            "detector": frame["detector"], "perturbation": frame["perturbation"],
                            "score": frame["score"], "threshold": frame["threshold"], "error": frame["error"]})
     failed = [(i.shown, None, d, c, None, None, reason) for i, reason in zip(inputs, read) if isinstance(reason, str)
-              for c in chains for d in detectors]
+              for c, d in pairs]
     table = pd.concat([scored, pd.DataFrame(failed, columns=list(scored.columns))], ignore_index=True)
     order = {i.shown: k for k, i in enumerate(inputs)}
     table = table.sort_values("path", key=lambda p: p.map(order), kind="stable", ignore_index=True)
@@ -264,7 +264,8 @@ def run_score(paths: Sequence[str], config: SweepConfig, out: str | Path, *, add
                                        retry_errors=retry_errors)
                        if samples else (0, EngineStats()))
     frame = scores_frame(plan, cache, run_id="")
-    table = _rows(inputs, read, frame, [d.display_name for d in plan.detectors], [c.spec for c in plan.chains])
+    positions = [plan.cells.position(j) for j in range(plan.cells.per_sample)]
+    table = _rows(inputs, read, frame, [(plan.chains[c].spec, plan.detectors[d].display_name) for c, d in positions])
     write_table(table, out)
     failed = int(table.loc[table["error"].notna(), "path"].nunique())
     return ScoreResult(Path(out), len(inputs), len(table), len(plan.cells) - computed, computed, failed, ignored,

@@ -270,7 +270,8 @@ def _run_record(config: SweepConfig, plan: Plan, run_id: str, result: dict[str, 
                        "params_hash": d.params_hash, "weights_sha256": d.weights_sha256,
                        "threshold": thresholds.get(d.display_name),
                        "trained_on": {"generators": list(d.seen_generators), "datasets": list(d.seen_datasets)},
-                       "score_is_probability": d.score_is_probability, "control": d.control}
+                       "score_is_probability": d.score_is_probability, "control": d.control,
+                       "perturbations": [c.spec for c in plan.chains] if d.chains is None else list(d.chains)}
                       for d in plan.detectors],
         "bootstrap": {"replicates": config.metrics.bootstrap, "ci": config.metrics.ci, "seed": config.run.seed,
                       "method": "stratified percentile bootstrap (reals by subset, fakes by generator); "
@@ -314,7 +315,8 @@ def memory_record(config: SweepConfig, plan: Plan) -> dict[str, Any]:
                 "base_bytes": None if d.memory is None else d.memory[0],
                 "bytes_per_pixel": None if d.memory is None else d.memory[1],
                 "max_pixels": d.max_pixels,
-                "oversized_cells": 0 if d.max_pixels is None else int((pixels > d.max_pixels).sum()) * len(plan.chains)}
+                "oversized_cells": 0 if d.max_pixels is None else
+                int((pixels > d.max_pixels).sum()) * len(plan.chains if d.chains is None else d.chains)}
                 for d in plan.detectors}}
 
 

@@ -78,34 +78,56 @@ class JobOutcome:
 
 
 def run_training_jobs(jobs: Sequence[TrainingJob], *, num_gpus: float | None = None, address: str | None = None,
-                      force: bool = False) -> list[JobOutcome]:
-    """Run ``jobs`` in parallel as Ray tasks (one each, submitted together); a job whose
-    ``out`` holds a current checkpoint is not run. Ray starts only when a job must run.
-    ``num_gpus`` as in :func:`run_training`; a data-parallel job (``workers`` > 1) runs on its
-    own Ray Train workers once the tasks are submitted. Jobs into the same folder run once.
-    Outcomes in the order of ``jobs``."""
+                      force: bool = False, after: Sequence[Sequence[int]] | None = None) -> list[JobOutcome]:
+    """Run ``jobs`` in parallel as Ray tasks; a job whose ``out`` holds a current checkpoint
+    is not run. Ray starts only when a job must run. ``num_gpus`` as in :func:`run_training`.
+    Jobs into the same folder run once. Outcomes in the order of ``jobs``.
+
+    ``after[i]``: the indices of the jobs that job ``i`` needs (it reads their checkpoints):
+    it is submitted as soon as they have finished, while the others run on, so a short
+    chain of jobs overlaps a long one. A data-parallel job (``workers`` > 1) runs on its own
+    Ray Train workers, in the driver, once every task submitted before it has finished."""
+    after = [tuple(a) for a in after] if after is not None else [()] * len(jobs)
+    if len(after) != len(jobs) or any(not 0 <= k < len(jobs) or k == i for i, a in enumerate(after) for k in a):
+        raise ValueError("after: one tuple of other jobs' indices per job")
     first = {}  # one run per folder: two equal jobs would write the same folder at once
     for i, j in enumerate(jobs):
         first.setdefault(Path(j.out).resolve(), i)
-    todo = [i for i in first.values() if force or not checkpoint_is_current(
-        Path(jobs[i].out), job_fingerprint(jobs[i].name, jobs[i].params, jobs[i].samples, jobs[i].seed))]
+    same = {i: first[Path(j.out).resolve()] for i, j in enumerate(jobs)}
+    todo = {i for i in first.values() if force or not checkpoint_is_current(
+        Path(jobs[i].out), job_fingerprint(jobs[i].name, jobs[i].params, jobs[i].samples, jobs[i].seed))}
     if not todo:
         return [JobOutcome(j, trained=False) for j in jobs]
     from harness.runtime import ensure_ray
     from harness.train.ray_train import fit_data_parallel
 
     ray = ensure_ray(address)
-    tasks = [i for i in todo if int(jobs[i].params.get("workers", 1)) <= 1]
-    refs = [_submit(ray, jobs[i], _job_gpus(jobs[i].params, num_gpus)) for i in tasks]
+    done = {i for i in range(len(jobs)) if same[i] not in todo}
     seconds: dict[int, float] = {}
-    for i in todo:
-        if i not in tasks:
-            j, start = jobs[i], time.monotonic()
-            fit_data_parallel(j.name, j.params, j.samples, j.out, seed=j.seed, num_gpus=num_gpus)
-            seconds[i] = time.monotonic() - start
-    for i, ref in zip(tasks, refs):
+    running: dict[Any, int] = {}
+    waiting = sorted(todo)
+    while waiting or running:
+        ready = [i for i in waiting if all(same[k] in done for k in after[i])]
+        for i in ready:
+            if int(jobs[i].params.get("workers", 1)) > 1:
+                if running:  # it takes the cluster's workers: after the tasks in flight
+                    continue
+                j, start = jobs[i], time.monotonic()
+                fit_data_parallel(j.name, j.params, j.samples, j.out, seed=j.seed, num_gpus=num_gpus)
+                seconds[i] = time.monotonic() - start
+                done.add(i)
+            else:
+                running[_submit(ray, jobs[i], _job_gpus(jobs[i].params, num_gpus))] = i
+            waiting.remove(i)
+        if not running:
+            if waiting and not any(all(same[k] in done for k in after[i]) for i in waiting):
+                raise ValueError(f"after: jobs {waiting} wait for each other")
+            continue
+        (ref,), _ = ray.wait(list(running), num_returns=1)
+        i = running.pop(ref)
         seconds[i] = ray.get(ref)[1]
-    return [JobOutcome(j, i in seconds, seconds.get(i, 0.0)) for i, j in enumerate(jobs)]
+        done.add(i)
+    return [JobOutcome(j, same[i] == i and i in seconds, seconds.get(i, 0.0)) for i, j in enumerate(jobs)]
 
 
 def _job_gpus(params: Mapping[str, Any], num_gpus: float | None) -> float:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Collection, Mapping, Sequence
+from typing import Collection, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -201,22 +201,59 @@ def evaluate(scores: pd.DataFrame, bootstrap: Bootstrap | None = None, probabili
     return Evaluation(pd.DataFrame(rows, columns=cols), replicates, bootstrap)
 
 
-def write_tables(scores: pd.DataFrame, folder: Path, bootstrap: Bootstrap,
+def write_tables(scores: pd.DataFrame | Iterable[pd.DataFrame], folder: Path, bootstrap: Bootstrap,
                  seen: Mapping[str, Collection[str]] | None = None, probabilities: Collection[str] = ()) -> list[Path]:
     """The tables of a run into ``folder``: ``metrics.csv`` (with ``seen``: the generators
     each detector's checkpoints were trained on), ``means.csv``, ``comparisons.csv`` and
     ``reliability.csv`` (the detectors in ``probabilities``). ``bootstrap.n_boot = 0``: no
-    intervals. Returns the paths, in that order."""
+    intervals. Returns the paths, in that order.
+
+    ``scores`` is a scores table, or its slices, one per (dataset, perturbation) (:func:`slices`):
+    every table is computed slice by slice, so only one slice's rows are held at a time, and
+    the slices' tables are put in the order one table gives; the Holm adjustment of the
+    comparisons runs over all of them at the end. Each row depends on its own (detector,
+    dataset, perturbation) and the images of its dataset only, so the tables are those of
+    the whole table (a test compares).
+    """
     seen = seen or {}
-    evaluation = evaluate(scores, bootstrap, probabilities)
-    table = evaluation.metrics
+    parts: dict[str, list[pd.DataFrame]] = {"metrics": [], "means": [], "comparisons": [], "reliability": []}
+    for part in ([scores] if isinstance(scores, pd.DataFrame) else scores):
+        evaluation = evaluate(part, bootstrap, probabilities)
+        parts["metrics"].append(evaluation.metrics)
+        parts["means"].append(generator_means(evaluation, seen))
+        parts["comparisons"].append(compare_detectors(part, bootstrap, adjust=False))
+        parts["reliability"].append(reliability(part, probabilities))
+    keys = ["detector", "dataset", "perturbation"]
+    table = _joined(parts["metrics"], keys)
     table.insert(4, "seen", [g in seen.get(d, ()) for d, g in zip(table["detector"], table["generator"])])
+    comparisons = _joined(parts["comparisons"], None)
+    if len(parts["comparisons"]) > 1 and len(comparisons):  # one table's order: per generator, then the means
+        mean = comparisons["generator"].eq("mean")
+        comparisons = comparisons.assign(_mean=mean, _gen=comparisons["generator"].where(~mean, "")).sort_values(
+            ["_mean", "dataset", "_gen", "perturbation", "detector_a", "detector_b"], kind="stable",
+            ignore_index=True).drop(columns=["_mean", "_gen"])
+    comparisons["p_auc_holm"], comparisons["p_ap_holm"] = holm(comparisons["p_auc"]), holm(comparisons["p_ap"])
     paths = [folder / name for name in ("metrics.csv", "means.csv", "comparisons.csv", "reliability.csv")]
     table.to_csv(paths[0], index=False)
-    generator_means(evaluation, seen).to_csv(paths[1], index=False)
-    compare_detectors(scores, bootstrap).to_csv(paths[2], index=False)
-    reliability(scores, probabilities).to_csv(paths[3], index=False)
+    _joined(parts["means"], keys).to_csv(paths[1], index=False)
+    comparisons.to_csv(paths[2], index=False)
+    _joined(parts["reliability"], [*keys, "bin_lo"]).to_csv(paths[3], index=False)
     return paths
+
+
+def _joined(tables: list[pd.DataFrame], order: list[str] | None) -> pd.DataFrame:
+    """The slices' tables as one, stably sorted by ``order`` (the order a single table has)."""
+    tables = [t for t in tables if len(t)] or tables[:1]
+    out = pd.concat(tables, ignore_index=True) if len(tables) > 1 else tables[0]
+    if order and len(tables) > 1 and len(out):
+        out = out.sort_values(order, kind="stable", ignore_index=True)
+    return out
+
+
+def slices(scores: pd.DataFrame) -> Iterator[pd.DataFrame]:
+    """A scores table's (dataset, perturbation) slices, as :func:`write_tables` takes them."""
+    for _, part in scores.groupby(["dataset", "perturbation"], sort=True):
+        yield part
 
 
 def _blank_underpowered(row: dict) -> None:
@@ -266,7 +303,7 @@ COMPARISON_COLUMNS = ["dataset", "generator", "perturbation", "detector_a", "det
                       "ap_a", "ap_b", "delta_ap", "delta_ap_lo", "delta_ap_hi", "p_ap", "p_auc_holm", "p_ap_holm"]
 
 
-def compare_detectors(scores: pd.DataFrame, bootstrap: Bootstrap) -> pd.DataFrame:
+def compare_detectors(scores: pd.DataFrame, bootstrap: Bootstrap, adjust: bool = True) -> pd.DataFrame:
     """Paired comparisons of every two detectors scored on the same images (``comparisons.csv``).
 
     Per (dataset, generator, perturbation) and pair: the AUC and AP difference (a - b) on
@@ -274,7 +311,8 @@ def compare_detectors(scores: pd.DataFrame, bootstrap: Bootstrap) -> pd.DataFram
     resampled with the same weights), DeLong's paired p-value for AUC and the bootstrap
     p-value for AP. Rows with generator ``mean`` compare the means over the generators both
     have (listed in ``generators``), with bootstrap p-values. ``p_auc_holm``/``p_ap_holm``
-    are Holm-adjusted over all rows of the table (family-wise error rate).
+    are Holm-adjusted over all rows of the table (family-wise error rate; ``adjust=False``
+    leaves them to the caller, which adjusts over several tables at once).
     """
     from itertools import combinations
 
@@ -296,7 +334,8 @@ def compare_detectors(scores: pd.DataFrame, bootstrap: Bootstrap) -> pd.DataFram
         if len(per_gen) > 1:
             out.append(_mean_row(ds, pert, a, b, per_gen, bootstrap.ci))
     table = pd.DataFrame(out, columns=COMPARISON_COLUMNS)
-    table["p_auc_holm"], table["p_ap_holm"] = holm(table["p_auc"]), holm(table["p_ap"])
+    if adjust:
+        table["p_auc_holm"], table["p_ap_holm"] = holm(table["p_auc"]), holm(table["p_ap"])
     return table
 
 

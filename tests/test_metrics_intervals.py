@@ -140,3 +140,28 @@ def test_calibration_of_probability_detectors_with_intervals_and_reliability_bin
     bins = reliability(frame, {"prob"})
     assert set(bins["detector"]) == {"prob"} and bins["n"].sum() == (frame["detector"] == "prob").sum()
     assert ((bins["mean_score"] >= bins["bin_lo"]) & (bins["mean_score"] <= bins["bin_hi"])).all()
+
+
+def test_tables_computed_slice_by_slice_equal_the_whole_tables(tmp_path):
+    """A sweep's tables are computed one (dataset, perturbation) slice at a time; they equal
+    the tables of the whole scores table, Holm adjustment over all comparisons included."""
+    from harness.metrics import slices, write_tables
+
+    parts = []
+    for k, (dataset, pert) in enumerate([("zoo", "none"), ("zoo", "jpeg(quality=50)"), ("other", "none"),
+                                         ("other", "jpeg(quality=50)")]):
+        part = _scores({"a": 1.0, "b": 0.5, "c": 0.0}, seed=k, dataset=dataset).assign(perturbation=pert)
+        parts.append(part)
+    frame = pd.concat(parts, ignore_index=True)
+    failed = frame["sample_id"].isin(["r0", "g1-3"])  # a file that fails in every perturbation
+    frame.loc[failed, ["score", "error"]] = [np.nan, "decode: truncated"]
+    frame = frame.sample(frac=1.0, random_state=0, ignore_index=True)  # row order does not matter either
+    (tmp_path / "whole").mkdir()
+    (tmp_path / "sliced").mkdir()
+    boot = Bootstrap(200, 0.95, 0)
+    whole = write_tables(frame, tmp_path / "whole", boot, {"a": ["g1"]}, ["b"])
+    sliced = write_tables(slices(frame), tmp_path / "sliced", boot, {"a": ["g1"]}, ["b"])
+    for w, s in zip(whole, sliced):
+        assert w.read_text() == s.read_text(), w.name
+    comparisons = pd.read_csv(whole[2])
+    assert len(comparisons) > 20 and comparisons["perturbation"].nunique() == 2

@@ -19,6 +19,7 @@ import hashlib
 import inspect
 import json
 import logging
+import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -190,14 +191,42 @@ def metric_frame(path: Path) -> pd.DataFrame:
     return pd.read_parquet(path, columns=METRIC_COLUMNS)
 
 
-def write_metrics(frame: pd.DataFrame, out: Path, cache: ScoreCache, settings: MetricsConfig = MetricsConfig(),
+def split_slices(path: Path, folder: Path) -> list[Path]:
+    """The metric columns of ``scores.parquet`` split, in one pass over its row groups, into one
+    Parquet file per (dataset, perturbation) in ``folder``; the files in (dataset,
+    perturbation) order. Only one row group is held at a time."""
+    import pyarrow.parquet as pq
+
+    folder.mkdir(parents=True, exist_ok=True)
+    source = pq.ParquetFile(path)
+    writers: dict[tuple[str, str], Any] = {}
+    try:
+        for g in range(source.num_row_groups):
+            table = source.read_row_group(g, columns=METRIC_COLUMNS)
+            keys = table.select(["dataset", "perturbation"]).to_pandas()
+            for key, index in keys.groupby(["dataset", "perturbation"], sort=False).indices.items():
+                if key not in writers:
+                    writers[key] = pq.ParquetWriter(folder / f"{len(writers):05d}.parquet", table.schema)
+                writers[key].write_table(table.take(index))
+    finally:
+        for writer in writers.values():
+            writer.close()
+    return [folder / f"{i:05d}.parquet" for i, _ in sorted(enumerate(writers), key=lambda kv: kv[1])]
+
+
+def write_metrics(source: pd.DataFrame | Path, out: Path, cache: ScoreCache, settings: MetricsConfig = MetricsConfig(),
                   seed: int = 0, seen: Mapping[str, Sequence[str]] | None = None,
                   probabilities: Sequence[str] = ()) -> None:
     """``metrics.csv``, ``means.csv`` (means over generators: all, unseen, seen) and
-    ``comparisons.csv`` of ``frame`` into the folder ``out``: derived
+    ``comparisons.csv`` of ``source`` (a scores table, or the path of ``scores.parquet``)
+    into the folder ``out``: derived
     artefacts (:mod:`harness.derived_cache`) of the rows' content, the bootstrap settings,
     the seen generators and the metrics code, kept beside the score cache: a re-run whose
     rows are all cached copies the files instead of recomputing them.
+
+    From a path the tables are computed one (dataset, perturbation) slice at a time
+    (:func:`split_slices`, :func:`harness.metrics.write_tables`): the rows of the whole
+    sweep are never held at once.
 
     ``seen`` maps a detector (as in the ``detector`` column) to the generators its
     checkpoints were trained on: those rows get ``seen = True``. ``probabilities`` names the
@@ -205,20 +234,40 @@ def write_metrics(frame: pd.DataFrame, out: Path, cache: ScoreCache, settings: M
     ``reliability.csv`` their reliability diagram."""
     from harness import metrics, stats
 
-    seen = {k: sorted(v) for k, v in (seen or {}).items()}
-    rows = pd.util.hash_pandas_object(frame.drop(columns=["run_id"], errors="ignore"), index=False).to_numpy().tobytes()
-    probabilities = sorted(probabilities)
-    setup = json.dumps({"bootstrap": settings.bootstrap, "ci": settings.ci, "seed": seed, "seen": seen,
-                        "probabilities": probabilities}, sort_keys=True).encode()
+    scratch = None
+    if isinstance(source, pd.DataFrame):
+        frame = source.drop(columns=["run_id"], errors="ignore")
 
-    def make(folder: Path) -> list[Path]:
-        return metrics.write_tables(frame, folder, Bootstrap(settings.bootstrap, settings.ci, seed), seen, probabilities)
+        def parts() -> Iterator[pd.DataFrame]:
+            return metrics.slices(frame)
+    else:
+        scratch = Path(out) / f".slices-{os.getpid()}"
+        files = split_slices(Path(source), scratch)
 
-    root = Path(cache.path).parent if cache.path != ":memory:" else None
-    key = derived_key(metrics, "scikit-learn", inspect.getsource(stats).encode(), setup, rows)
-    for made in derived_files("metrics", key, make, root):
-        with atomic_path(out / made.name) as tmp:  # a reader never sees half a table
-            shutil.copyfile(made, tmp)
+        def parts() -> Iterator[pd.DataFrame]:
+            return (pd.read_parquet(f) for f in files)
+    try:
+        rows = hashlib.sha256()
+        for part in parts():  # the content's identity, slice by slice (the same from a frame or a file)
+            used = part[[c for c in METRIC_COLUMNS if c in part]]
+            rows.update(pd.util.hash_pandas_object(used, index=False).to_numpy().tobytes())
+        seen = {k: sorted(v) for k, v in (seen or {}).items()}
+        probabilities = sorted(probabilities)
+        setup = json.dumps({"bootstrap": settings.bootstrap, "ci": settings.ci, "seed": seed, "seen": seen,
+                            "probabilities": probabilities}, sort_keys=True).encode()
+
+        def make(folder: Path) -> list[Path]:
+            return metrics.write_tables(parts(), folder, Bootstrap(settings.bootstrap, settings.ci, seed), seen,
+                                        probabilities)
+
+        root = Path(cache.path).parent if cache.path != ":memory:" else None
+        key = derived_key(metrics, "scikit-learn", inspect.getsource(stats).encode(), setup, rows.digest())
+        for made in derived_files("metrics", key, make, root):
+            with atomic_path(out / made.name) as tmp:  # a reader never sees half a table
+                shutil.copyfile(made, tmp)
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 def write_results(out: Path, record: Mapping[str, Any]) -> None:
@@ -361,11 +410,9 @@ def run_sweep(config: SweepConfig, out: str | Path, *, address: str | None = Non
                                       apply_orientation=apply_orientation, cpu_actors=config.run.cpu_actors,
                                       retry_errors=retry_errors)
     failed = write_scores(plan, cache, run_id, out / "scores.parquet")
-    frame = metric_frame(out / "scores.parquet")
-    write_metrics(frame, out, cache, config.metrics, config.run.seed,
+    write_metrics(out / "scores.parquet", out, cache, config.metrics, config.run.seed,
                   {d.display_name: d.seen_generators for d in plan.detectors},
                   [d.display_name for d in plan.detectors if d.score_is_probability])
-    del frame
     result = {"total": len(plan.cells), "cached": len(plan.cells) - computed, "computed": computed, "failed": failed}
     elapsed = time.monotonic() - start
     record = _run_record(config, plan, run_id, result, cache)

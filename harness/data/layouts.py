@@ -28,7 +28,7 @@ from typing import Iterable, Mapping
 import pandas as pd
 
 from harness.api import ConfigError, LayoutSpec, Sample
-from harness.data import sources
+from harness.data import identities, sources
 from harness.data.decode import probe_bytes
 from harness.hookspecs import hookimpl
 
@@ -83,14 +83,20 @@ def _require_root(root: str | Path) -> tuple[str, str]:
 def sample_of(path: str, *, label: int, dataset: str, generator: str, family: str,
               split: str, subset: str) -> Sample:
     """The record of the file or archive member at ``path``: its bytes are read once, for
-    the sha256 and the header."""
-    try:
-        data = sources.read_bytes(path)
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path!r}: {exc}") from exc
-    info = probe_bytes(data) if data else {"format": "", "width": 0, "height": 0, "has_exif": False}
-    return Sample(sample_id=hashlib.sha256(data).hexdigest(), path=str(path), label=label, dataset=dataset,
-                  generator=generator, family=family, split=split, subset=subset, **info)
+    the sha256 and the header; a file on disk that has not changed since it was last read is
+    not read again (:mod:`harness.data.identities`)."""
+    stat, known = identities.lookup(path) if sources.split(path)[1] is None else (None, None)
+    if known is None:
+        try:
+            data = sources.read_bytes(path)
+        except OSError as exc:
+            raise ConfigError(f"cannot read {path!r}: {exc}") from exc
+        info = probe_bytes(data) if data else {"format": "", "width": 0, "height": 0, "has_exif": False}
+        known = (hashlib.sha256(data).hexdigest(), info["format"], info["width"], info["height"], info["has_exif"])
+        identities.remember(stat, known)
+    sha, fmt, width, height, has_exif = known
+    return Sample(sample_id=sha, path=str(path), label=label, dataset=dataset, generator=generator, family=family,
+                  split=split, subset=subset, format=fmt, width=width, height=height, has_exif=has_exif)
 
 
 def read_binary_folders(root: str | Path, dataset: str = "", families: Mapping[str, str] | None = None,

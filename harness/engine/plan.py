@@ -261,11 +261,15 @@ class Plan:
 
 
 def read_dataset(ds: DatasetConfig) -> list[Sample]:
+    from harness.data import identities
+
     spec = layouts()[ds.layout]
     try:
         return spec.read(ds.root, dataset=ds.name, **ds.option_dict)
     except TypeError as exc:
         raise ConfigError(f"dataset {ds.name!r}: bad options for layout {ds.layout!r}: {exc}") from exc
+    finally:
+        identities.flush()  # what this read learnt, for the next process
 
 
 def _plan_detector(cfg: DetectorConfig, budget_bytes: float = 2048 * 2 ** 20) -> PlannedDetector:

@@ -5,7 +5,7 @@ Reading a dataset reads every file once: its sha256 is the sample id (content-ad
 scores survive renames and archives) and its header gives format and size. For a dataset of
 millions of files that is the cost of every sweep, also of a fully cached one. This table,
 ``identities.sqlite`` in the cache folder, keeps per file the identity it had under a stat
-signature: resolved path, size, modification and status-change times (nanoseconds) and
+signature: absolute path, size, modification and status-change times (nanoseconds) and
 inode. Any write to the file changes its status-change time, which no user tool can set
 back, so a changed file is always read again (the same rule as git's index, with the
 status-change time always checked). Archive members are not kept here (their archive's
@@ -105,7 +105,7 @@ def signature(path: str | Path) -> str | None:
     """The stat signature of a file on disk; None when it cannot be taken (the file is then read)."""
     try:
         st = os.stat(path)
-        return f"{Path(path).resolve()}|{st.st_size}|{st.st_mtime_ns}|{st.st_ctime_ns}|{st.st_ino}"
+        return f"{os.path.abspath(path)}|{st.st_size}|{st.st_mtime_ns}|{st.st_ctime_ns}|{st.st_ino}"
     except OSError:
         return None
 

@@ -167,9 +167,11 @@ class DetectorSpec:
     #: backbone) the same way.
     control: str = ""
     #: how its memory grows with the input: a lazy ``"module:function"`` reference to
-    #: ``function(params) -> (base_bytes, bytes_per_pixel)``, its peak memory while scoring one
-    #: image of W x H pixels being about ``base + bytes_per_pixel * W * H`` (``bytes_per_pixel
-    #: = 0``: the input is cropped or resized to a fixed size). The engine derives from it the
+    #: ``function(params) -> (base_bytes, bytes_per_pixel[, bytes_per_pixel_squared])``, its
+    #: peak memory while scoring one image of N = W x H pixels being about ``base +
+    #: bytes_per_pixel * N + bytes_per_pixel_squared * N**2`` (``bytes_per_pixel = 0``: the
+    #: input is cropped or resized to a fixed size; the squared term: attention over all of an
+    #: image's tiles, as in the EXIF detectors' set transformer). The engine derives from it the
     #: largest image the detector takes within the sweep's ``[run] memory_mib``; larger ones
     #: get the ``[run] oversize`` policy. Empty: not declared, no limit.
     memory: str = ""
@@ -178,13 +180,13 @@ class DetectorSpec:
         cls = resolve_factory(self.factory)
         return cls(**{**self.defaults, **params})
 
-    def memory_model(self, params: Mapping[str, Any]) -> tuple[float, float] | None:
-        """``(base bytes, bytes per input pixel)`` with ``params`` (the defaults filled in), or
-        None when the detector declares none."""
+    def memory_model(self, params: Mapping[str, Any]) -> tuple[float, float, float] | None:
+        """``(base bytes, bytes per input pixel, bytes per pixel squared)`` with ``params`` (the
+        defaults filled in), or None when the detector declares none."""
         if not self.memory:
             return None
-        base, per_pixel = resolve_factory(self.memory)({**self.defaults, **params})
-        return float(base), float(per_pixel)
+        base, per_pixel, *squared = resolve_factory(self.memory)({**self.defaults, **params})
+        return float(base), float(per_pixel), float(squared[0]) if squared else 0.0
 
 
 @dataclass(frozen=True)

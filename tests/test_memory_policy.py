@@ -53,12 +53,30 @@ def _config(tmp_path: Path, detectors_: list[dict], size=BIG, **run):
 def test_every_built_in_detector_declares_its_memory_growth():
     for name in (*CPU_DETECTORS, "univfd"):
         spec = detectors()[name]
-        base, per_pixel = spec.memory_model({})
-        assert base > 0 and per_pixel >= 0, name
+        base, per_pixel, squared = spec.memory_model({})
+        assert base > 0 and per_pixel >= 0 and squared >= 0, name
     # a centre crop fixes the input: the memory no longer grows with the image
     assert detectors()["cnnspot"].memory_model({"crop": 224})[1] == 0
     paper, small = detectors()["cnnspot"].memory_model({}), detectors()["cnnspot"].memory_model({"preset": "cpu-small"})
     assert paper[0] > small[0] and paper[1] == small[1] > 0  # ResNet-50's weights; the first layers' activations
+
+
+def test_a_squared_term_solves_its_quadratic_and_grows_the_exif_limit_with_its_tiles():
+    """The EXIF detectors' set transformer attends over every pair of an image's tiles: their
+    memory has a squared term, 32 bytes per pair of tiles; the largest input is the root of
+    the quadratic, and it grows with the tile size (fewer tiles per pixel)."""
+    from harness.engine.plan import max_pixels
+
+    budget = 2048 * 2 ** 20
+    base, per_pixel, squared = detectors()["exif-oc"].memory_model({"patch_size": 16})
+    assert squared == pytest.approx(32 / 16 ** 4)
+    n = max_pixels((base, per_pixel, squared), budget)
+    used = base + (per_pixel + HOLD_BYTES_PER_PIXEL) * n + squared * n * n
+    assert used <= budget < base + (per_pixel + HOLD_BYTES_PER_PIXEL) * (n + 1000) + squared * (n + 1000) ** 2
+    assert 1.5e6 < n < 2.5e6  # 16-px tiles: under 2 Mpx at 2 GiB (7.5 GiB measured at 4 Mpx)
+    paper = max_pixels(detectors()["exif-oc"].memory_model({}), budget)  # 64-px tiles
+    assert paper > 5 * n
+    assert max_pixels((base, per_pixel, 0.0), budget) == int((budget - base) / (per_pixel + HOLD_BYTES_PER_PIXEL))
 
 
 def test_limits_follow_the_budget_and_only_oversized_keys_change(tmp_path):
@@ -66,7 +84,7 @@ def test_limits_follow_the_budget_and_only_oversized_keys_change(tmp_path):
     config = _config(tmp_path, [{"name": "spectrum", "checkpoint": ckpt, "n_bins": 16}], LARGE, memory_mib=64)
     plan = make_plan(config)
     d = plan.detectors[0]
-    base, per_pixel = d.memory
+    base, per_pixel, _ = d.memory
     assert d.max_pixels == int((64 * 2 ** 20 - base) / (per_pixel + HOLD_BYTES_PER_PIXEL)) < LARGE[0] * LARGE[1]
     assert plan.pixels_per_chunk == int(64 * 2 ** 20 / (HOLD_BYTES_PER_PIXEL + per_pixel))
     reg = perturbations()

@@ -17,11 +17,16 @@ PAPER = "Zhong et al., Self-Supervised AI-Generated Image Detection: A Camera Me
 _TINY = {"backbone": "random", "width": 4, "patch_size": 16}
 
 
-def memory(params) -> tuple[float, float]:
-    """Peak bytes of scoring one image: every tile as float32 and the tiling's copies, then
-    the backbone's passes over the tiles and their features; about 500 bytes per pixel at
-    1 Mpx (measured with ``tests/benchmarks/bench_memory.py --per-pixel``)."""
-    return 120 * 2 ** 20, 500.0
+def memory(params) -> tuple[float, float, float]:
+    """Peak bytes of scoring one image: every tile as float32 and the tiling's copies and the
+    backbone's passes over chunks of tiles grow with the pixels (about 120 bytes per pixel),
+    and the set transformer's full attention over the image's T tiles with their square:
+    4 heads x (scores, scaled, softmax) x float32 leave about 32 bytes per pair of tiles
+    alive, T = pixels / patch_size^2 (up to ``max_tiles``). Measured with
+    ``tests/benchmarks/bench_memory.py --per-pixel 1 4`` (16-px tiles: 498 MiB at 1 Mpx, 7,509
+    MiB at 4 Mpx, the growth of a square)."""
+    patch = float(params.get("patch_size", 64))
+    return 120 * 2 ** 20, 120.0, 32.0 / patch ** 4
 
 
 @hookimpl

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Sequence as SequenceABC
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -82,8 +83,9 @@ class PlannedDetector:
     control: str = ""
     #: the largest image (pixels) it takes within the sweep's memory budget; None: no limit
     max_pixels: int | None = None
-    #: its declared memory growth: (base bytes, bytes per input pixel); None: not declared
-    memory: tuple[float, float] | None = None
+    #: its declared memory growth: (base bytes, bytes per input pixel, bytes per pixel
+    #: squared); None: not declared
+    memory: tuple[float, float, float] | None = None
     #: the specs of the chains it is scored on; None: every chain of the plan
     chains: tuple[str, ...] | None = None
 
@@ -93,12 +95,17 @@ class PlannedDetector:
 HOLD_BYTES_PER_PIXEL = 18
 
 
-def max_pixels(memory: tuple[float, float] | None, budget_bytes: float) -> int | None:
+def max_pixels(memory: tuple[float, ...] | None, budget_bytes: float) -> int | None:
     """The largest input (pixels) whose declared memory fits ``budget_bytes`` besides what a
-    chunk holds of it; None when the memory does not grow with the input (or is not declared)."""
-    if memory is None or memory[1] <= 0:
+    chunk holds of it; None when the memory does not grow with the input (or is not declared).
+    With a squared term ``q``, the root of ``q n^2 + (b + held) n + base = budget``."""
+    if memory is None or (memory[1] <= 0 and (len(memory) < 3 or memory[2] <= 0)):
         return None
-    return max(64 * 64, int((budget_bytes - memory[0]) / (memory[1] + HOLD_BYTES_PER_PIXEL)))
+    base, linear = memory[0], memory[1] + HOLD_BYTES_PER_PIXEL
+    squared = memory[2] if len(memory) > 2 else 0.0
+    room = max(0.0, budget_bytes - base)
+    n = (math.sqrt(linear * linear + 4 * squared * room) - linear) / (2 * squared) if squared > 0 else room / linear
+    return max(64 * 64, int(n))
 
 
 @dataclass(frozen=True)

@@ -363,6 +363,7 @@ def memory_record(config: SweepConfig, plan: Plan) -> dict[str, Any]:
             "detectors": {d.display_name: {
                 "base_bytes": None if d.memory is None else d.memory[0],
                 "bytes_per_pixel": None if d.memory is None else d.memory[1],
+                "bytes_per_pixel_squared": None if d.memory is None else d.memory[2],
                 "max_pixels": d.max_pixels,
                 "oversized_cells": 0 if d.max_pixels is None else
                 int((pixels > d.max_pixels).sum()) * len(plan.chains if d.chains is None else d.chains)}

@@ -151,6 +151,12 @@ def test_disk_full_under_the_run_folder_then_rerun(config, tmp_path, tmpfs, monk
 
 @pytest.mark.ray
 def test_disk_full_under_the_score_cache_then_rerun(config, tmp_path, tmpfs, monkeypatch, capsys):
+    from harness.data import identities
+
+    # the file identity table lives in the cache folder too; kept off the small disk here,
+    # where the score cache is under test (a table that cannot be written: tests/test_layouts.py)
+    table = identities._Table(tmp_path / "identities.sqlite")
+    monkeypatch.setattr(identities, "_table", lambda: table)
     disk = tmpfs("cache", 1 << 20)
     disk.fill(leave=96 << 10)  # the WAL outgrows it after a few batches
     out, cache = tmp_path / "run", disk.path / "exifbench"

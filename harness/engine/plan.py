@@ -266,6 +266,10 @@ class Plan:
     #: seconds a file may take to read and decode (0: no limit); not part of any cache key
     decode_timeout_s: float = 60.0
 
+    def chain_specs(self, detector: PlannedDetector) -> list[str]:
+        """The specs of the chains ``detector`` is scored on (all of the plan's by default)."""
+        return [c.spec for c in self.chains] if detector.chains is None else list(detector.chains)
+
 
 def read_dataset(ds: DatasetConfig) -> list[Sample]:
     from harness.data import identities

@@ -186,11 +186,6 @@ def write_scores(plan: Plan, cache: ScoreCache, run_id: str, path: Path) -> int:
     return failed
 
 
-def metric_frame(path: Path) -> pd.DataFrame:
-    """The columns of ``scores.parquet`` the metrics use (strings shared, not copied per row)."""
-    return pd.read_parquet(path, columns=METRIC_COLUMNS)
-
-
 def split_slices(path: Path, folder: Path) -> list[Path]:
     """The metric columns of ``scores.parquet`` split, in one pass over its row groups, into one
     Parquet file per (dataset, perturbation) in ``folder``; the files in (dataset,
@@ -236,10 +231,8 @@ def write_metrics(source: pd.DataFrame | Path, out: Path, cache: ScoreCache, set
 
     scratch = None
     if isinstance(source, pd.DataFrame):
-        frame = source.drop(columns=["run_id"], errors="ignore")
-
         def parts() -> Iterator[pd.DataFrame]:
-            return metrics.slices(frame)
+            return metrics.slices(source)
     else:
         scratch = Path(out) / f".slices-{os.getpid()}"
         files = split_slices(Path(source), scratch)
@@ -320,7 +313,7 @@ def _run_record(config: SweepConfig, plan: Plan, run_id: str, result: dict[str, 
                        "threshold": thresholds.get(d.display_name),
                        "trained_on": {"generators": list(d.seen_generators), "datasets": list(d.seen_datasets)},
                        "score_is_probability": d.score_is_probability, "control": d.control,
-                       "perturbations": [c.spec for c in plan.chains] if d.chains is None else list(d.chains)}
+                       "perturbations": plan.chain_specs(d)}
                       for d in plan.detectors],
         "bootstrap": {"replicates": config.metrics.bootstrap, "ci": config.metrics.ci, "seed": config.run.seed,
                       "method": "stratified percentile bootstrap (reals by subset, fakes by generator); "
@@ -366,7 +359,7 @@ def memory_record(config: SweepConfig, plan: Plan) -> dict[str, Any]:
                 "bytes_per_pixel_squared": None if d.memory is None else d.memory[2],
                 "max_pixels": d.max_pixels,
                 "oversized_cells": 0 if d.max_pixels is None else
-                int((pixels > d.max_pixels).sum()) * len(plan.chains if d.chains is None else d.chains)}
+                int((pixels > d.max_pixels).sum()) * len(plan.chain_specs(d))}
                 for d in plan.detectors}}
 
 

@@ -13,9 +13,9 @@ import pytest
 from PIL import Image
 
 from harness.data.fetch import cached_package, fetch_package
-from harness.data.zoo import (LOCK_COLUMNS, Item, Preview, ZooLockError, _matched_history, _write, assign_splits,
-                              check_lock, compare_with_lock, datasets_dir, estimate_webp_quality, load_recipe,
-                              lock_rows, read_lock, zoo_items)
+from harness.data.zoo import (LOCK_COLUMNS, Item, Preview, ZooLockError, _matched_history, _order, _write,
+                              assign_splits, check_lock, choose_preview, compare_with_lock, datasets_dir,
+                              estimate_webp_quality, load_recipe, lock_rows, read_lock, zoo_items)
 
 #: the user's cache as it was before the autouse fixture isolated each test's cache
 _USER_CACHE = Path(os.environ.get("EXIFBENCH_CACHE") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
@@ -181,3 +181,29 @@ def test_webp_quality_is_estimated_by_re_encoding(tmp_path, quality):
     _photo((400, 400)).save(path, format="WEBP", quality=quality, method=4)
     # re-encoding already-simplified pixels makes a smaller file: the estimate errs upwards, little above 75
     assert quality <= estimate_webp_quality(path) <= quality + (2 if quality >= 75 else 6)
+
+
+def test_a_real_takes_a_preview_it_reaches_by_downsampling_never_by_enlarging():
+    previews = [Preview("big", (1024, 1024), "webp", 96), Preview("wide", (800, 300), "webp", 90),
+                Preview("small", (300, 300), "webp", 80)]
+    for name in "abcdefghij":  # whichever preview the hash picks first
+        p, reachable = choose_preview((640, 480), name, previews)
+        assert reachable and p.name == "small"
+        out, how = _matched_history(_photo((640, 480)), name, "g", "preview", {}, previews)
+        assert out.size == (300, 300) and "upsampled" not in how
+
+
+def test_a_photo_that_reaches_every_preview_keeps_the_hashed_choice():
+    previews = [Preview(f"p{i}", (300 + 10 * i, 300), "webp", 90) for i in range(5)]
+    chosen = [choose_preview((4000, 3000), name, previews) for name in "abcdefghijklmnop"]
+    assert all(reachable for _, reachable in chosen)
+    assert [p for p, _ in chosen] == [previews[int(_order(n)[:8], 16) % 5] for n in "abcdefghijklmnop"]
+    assert len({p.name for p, _ in chosen}) > 1      # the hash spreads the reals over the previews
+
+
+def test_a_photo_smaller_than_every_preview_is_upsampled_and_its_history_says_so():
+    previews = [Preview("a", (400, 400), "webp", 96), Preview("b", (512, 512), "lossless")]
+    p, reachable = choose_preview((300, 280), "g|x", previews)    # the key _matched_history hashes
+    assert not reachable
+    out, how = _matched_history(_photo((300, 280)), "x", "g", "preview", {}, previews)
+    assert out.size == p.size and "upsampled" in how

@@ -26,7 +26,9 @@ with EXIF: a detector could score the file history instead of the image.
   through the same processing history before harmonisation: for ``dcgan`` the reals are
   brought down to 64 px like the faces (then upsampled by harmonisation like them); for the
   preview generators each real takes the size of one of that generator's previews (chosen
-  by the hash of the pair of names) and is encoded as WebP at that preview's quality
+  by the hash of the pair of names among those the photo reaches by downsampling: a
+  preview is a generator's output at its size or smaller, so a real is never enlarged
+  either; :func:`choose_preview`) and is encoded as WebP at that preview's quality
   (estimated by re-encoding the preview: the quality whose file size is closest). The
   manifest writes these reals once per generator, with ``subset`` = the generator's name
   on both the reals and the fakes, so the metrics compare each generator row with its own
@@ -64,7 +66,7 @@ from harness.resources import catalogue_files
 
 __all__ = ["PROTOCOLS", "DEFAULT_PROTOCOL", "LOCK_FILE", "LOCK_COLUMNS", "ZooBuild", "ZooLockError",
            "datasets_dir", "load_recipe", "zoo_items", "lock_rows", "read_lock", "compare_with_lock", "write_lock",
-           "build_zoo"]
+           "build_zoo", "choose_preview"]
 
 PROTOCOLS = ("matched", "harmonised", "as-is")
 #: ``matched`` would be the default if the shortcut probe could not separate any of its rows; it
@@ -406,14 +408,27 @@ def _matched_history(real: Image.Image, real_name: str, generator: str, kind: st
         return ImageOps.fit(real, (side, side), Image.Resampling.LANCZOS), f"fit {side}x{side}"
     if kind != "preview":
         raise ConfigError(f"zoo recipe: unknown matched history {kind!r} for {generator} (dcgan, preview)")
-    p = previews[int(_order(f"{generator}|{real_name}")[:8], 16) % len(previews)]
+    p, reachable = choose_preview(real.size, f"{generator}|{real_name}", previews)
     out = ImageOps.fit(real, p.size, Image.Resampling.LANCZOS)
+    fit = f"fit {p.size[0]}x{p.size[1]}" + ("" if reachable else " (upsampled: the photo is smaller than every preview)")
     if p.encoding != "webp":
-        return out, f"fit {p.size[0]}x{p.size[1]} (as {p.name}, lossless)"
+        return out, f"{fit} (as {p.name}, lossless)"
     buf = io.BytesIO()
     out.save(buf, format="WEBP", quality=p.quality, method=4)
     buf.seek(0)
-    return Image.open(buf).convert("RGB"), f"fit {p.size[0]}x{p.size[1]}, webp q{p.quality} (as {p.name})"
+    return Image.open(buf).convert("RGB"), f"{fit}, webp q{p.quality} (as {p.name})"
+
+
+def choose_preview(size: tuple[int, int], key: str, previews: list[Preview]) -> tuple[Preview, bool]:
+    """The preview whose history a real of ``size`` takes, and whether it is reached by
+    downsampling. A preview is a generator's output at its own size or smaller, never
+    enlarged, so a real is never enlarged either: from the preview chosen by the hash of
+    ``key``, the first in list order (cyclically) that the photo's centre crop covers.
+    When the photo is smaller than every preview, the hashed choice (upsampled, and said so)."""
+    start = int(_order(key)[:8], 16) % len(previews)
+    ring = previews[start:] + previews[:start]
+    fits = [p for p in ring if size[0] >= p.size[0] and size[1] >= p.size[1]]
+    return (fits[0], True) if fits else (ring[0], False)
 
 
 def _recipe_hash(recipe: dict, protocol: str) -> str:

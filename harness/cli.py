@@ -184,11 +184,13 @@ def _cmd_data_check(args: argparse.Namespace) -> int:
 
 def _cmd_data_simulate(args: argparse.Namespace) -> int:
     from harness.data.camera import simulate
+    from harness.data.camera.render import REALISM_V1, Realism
     from harness.data.layouts import image_files
 
     scenes = image_files(args.scenes) if args.scenes else None
     out = simulate(args.cameras, args.photos, args.out, scenes=scenes, seed=args.seed, size=tuple(args.size),
-                   address=args.address, progress=not args.quiet)
+                   address=args.address, progress=not args.quiet,
+                   realism=REALISM_V1 if args.realism == "v1" else Realism())
     print(f"{args.photos} simulated photographs in {out / 'images'} (manifest: {out / 'manifest.csv'})")
     return 0
 
@@ -307,6 +309,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--scenes", type=Path, default=None, help="folder of scene photos (default: built-in samples)")
     s.add_argument("--size", type=int, nargs=2, default=(512, 384), metavar=("W", "H"))
+    s.add_argument("--realism", choices=("full", "v1"), default="full",
+                   help="v1: the first simulator (darktable's noise profiles as they are, no hand shake, neutral "
+                        "auto white balance)")
     s.add_argument("--quiet", action="store_true")
     ray_opts(s)
     s.set_defaults(func=_cmd_data_simulate)

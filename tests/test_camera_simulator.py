@@ -15,7 +15,7 @@ from PIL import Image
 from harness import read_exif
 from harness.data.camera import fallback_cameras, make_photo, sample_shot, simulate
 from harness.data.camera.pipeline import encode_jpeg, fixed_pattern, jpeg_qtables, model_tone
-from harness.data.camera.render import render_photo
+from harness.data.camera.render import REALISM_V1, Realism, render_photo, shake_length
 from harness.data.camera.simulate import plan_jobs
 
 FLAT = np.full((96, 128, 3), 128, np.uint8)
@@ -138,3 +138,66 @@ def test_simulate_is_deterministic_for_a_seed(tmp_path, ray_session):
     assert files_a == files_b and files_a != files_c
     assert list(a["path"]) == sorted(a["path"]) and set(a["generator"]) == {"simulated"}
     assert set(a["label"]) == {0} and a["camera"].nunique() == 2
+
+
+def _texture(seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.repeat(rng.integers(40, 216, size=(96, 128, 1), dtype=np.uint8), 3, axis=2)
+
+
+def test_a_hand_held_camera_blurs_more_the_longer_the_exposure_and_not_on_a_tripod():
+    camera = fallback_cameras()[0]
+    scene = _texture()
+    base = dataclasses.replace(_plain_shot(camera, 100), focal_35mm=50, shake_rad_s=0.02, shake_angle=0.3, tripod=False)
+
+    def detail(**change) -> float:
+        shot = dataclasses.replace(base, **change)
+        out = render_photo(camera, scene, shot, np.random.default_rng(3), Realism(noise_variance_scale=1.0, awb_keep_warmth=0.0))
+        return float(np.abs(_highpass(out.mean(axis=2))[8:-8, 8:-8]).mean())
+
+    fast, slow = detail(exposure_time=Fraction(1, 2000)), detail(exposure_time=Fraction(1, 15))
+    assert shake_length(dataclasses.replace(base, exposure_time=Fraction(1, 15))) == pytest.approx(
+        0.02 / 15 * 50 / 36 * 6000)
+    assert slow < 0.7 * fast, (fast, slow)
+    still = detail(exposure_time=Fraction(1, 15), shake_rad_s=0.0)
+    assert still == pytest.approx(fast, rel=0.05)
+    off = render_photo(camera, scene, dataclasses.replace(base, exposure_time=Fraction(1, 15)),
+                       np.random.default_rng(3), REALISM_V1)
+    assert np.array_equal(off, render_photo(camera, scene, dataclasses.replace(base, exposure_time=Fraction(1, 2000)),
+                                            np.random.default_rng(3), REALISM_V1))
+
+
+def test_long_exposures_rest_on_a_support_and_hand_held_ones_shake():
+    camera = fallback_cameras()[0]
+    rng = np.random.default_rng(11)
+    shots = [sample_shot(camera, rng, 0.1) for _ in range(300)]
+    assert all(s.tripod and s.shake_rad_s == 0 for s in shots if float(s.exposure_time) > 0.5)
+    assert all(s.shake_rad_s > 0 for s in shots if not s.tripod)
+    assert any(s.tripod for s in shots) and sum(not s.tripod for s in shots) > 100
+
+
+def test_auto_white_balance_keeps_part_of_a_warm_lights_cast():
+    camera = fallback_cameras()[0]
+    grey = np.full((64, 96, 3), 140, np.uint8)
+
+    def red_over_blue(kelvin: float, realism) -> float:
+        shot = dataclasses.replace(_plain_shot(camera, 100), white_balance=0, wb_preset="", kelvin=kelvin)
+        out = render_photo(camera, grey, shot, np.random.default_rng(4), realism).astype(np.float64)
+        return out[..., 0].mean() / out[..., 2].mean()
+
+    assert red_over_blue(2800, REALISM_V1) == pytest.approx(1.0, abs=0.03)
+    assert red_over_blue(2800, Realism()) > 1.1
+    assert red_over_blue(5500, Realism()) == pytest.approx(red_over_blue(5500, REALISM_V1), abs=0.01)
+
+
+def test_the_noise_scale_multiplies_the_profiles_variance():
+    camera = fallback_cameras()[0]
+    shot = dataclasses.replace(_plain_shot(camera, 1600), shake_rad_s=0.0)
+
+    def temporal_noise(realism) -> float:  # two exposures differ by their noise only, not by the fixed pattern
+        a, b = (render_photo(camera, FLAT, shot, np.random.default_rng(seed), realism)[24:72, 32:96, 1]
+                .astype(np.float64) for seed in (1, 2))
+        return float((a - b).std() / math.sqrt(2))
+
+    std = [temporal_noise(r) for r in (REALISM_V1, Realism())]
+    assert 2.4 < std[1] / std[0] < 4.0, std  # sqrt(10) = 3.2, before sharpening, clipping and rounding

@@ -4,7 +4,9 @@ The light (a lighting condition with its level in EV100 and colour temperature) 
 first, informed by how bright the scene content is; the exposure program then picks
 aperture, shutter time and ISO so that ``log2(N^2 / t) = EV100 - bias + log2(ISO / 100)``,
 raising ISO when the shutter time passes the hand-held limit ``1 / (35 mm focal length)``, and
-quantises them to the third-stop values cameras offer. What is left of the exposure error
+quantises them to the third-stop values cameras offer. A hand-held camera shakes (an angular
+velocity drawn per shot; none on a tripod), which the renderer turns into motion blur of
+``angular velocity x exposure time x focal length``. What is left of the exposure error
 after quantisation (or a photographer's manual choice) is kept and brightens or darkens the
 picture. Distributions of the categorical tags follow their typical frequencies in photo
 collections (pattern metering and program mode dominate, flash mostly in dim light).
@@ -19,7 +21,7 @@ import numpy as np
 
 from harness.data.camera.database import Camera, Lens
 
-__all__ = ["Lighting", "Shot", "LIGHTINGS", "FNUMBERS", "SHUTTER_TIMES", "sample_shot"]
+__all__ = ["Lighting", "Shot", "LIGHTINGS", "FNUMBERS", "SHUTTER_TIMES", "SHAKE_RAD_S", "sample_shot"]
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,10 @@ _BIAS_P = np.array([0.02, 0.04, 0.08, 0.72, 0.08, 0.04, 0.02])
 _PROGRAMS, _PROGRAM_P = (2, 3, 1, 4, 7, 8), np.array([0.52, 0.24, 0.12, 0.05, 0.035, 0.035])
 # EXIF MeteringMode: 5 pattern, 2 centre-weighted, 3 spot, 1 average, 6 partial.
 _METERING, _METERING_P = (5, 2, 3, 1, 6), np.array([0.6, 0.2, 0.08, 0.05, 0.07])
+#: median angular velocity of a hand-held camera, rad/s (about 1 degree/s; drawn log-normal
+#: per shot, sigma 0.5 in ln): the tremor for which the "1 / focal length" rule keeps the
+#: blur near the 0.03 mm circle of confusion of 35 mm film
+SHAKE_RAD_S = 0.02
 
 
 @dataclass(frozen=True)
@@ -80,6 +86,11 @@ class Shot:
     ev100: float
     focal_35mm: int
     datetime: str
+    tripod: bool = False
+    #: the photographer's hand: angular velocity (rad/s) and direction (rad) of the camera's
+    #: shake during the exposure (0 on a tripod)
+    shake_rad_s: float = 0.0
+    shake_angle: float = 0.0
 
     @property
     def flash_fired(self) -> bool:
@@ -195,6 +206,7 @@ def sample_shot(camera: Camera, rng: np.random.Generator, scene_mean: float = 0.
     n, t, iso = _expose(camera, rng, program, ev100 - float(bias), focal35, _apertures(lens, float(focal)),
                         bool(flash & 1), tripod)
     error = math.log2(float(t) * iso / 100.0 / float(n) ** 2) + ev100
+    tripod = tripod or float(t) > 0.5  # nobody hand-holds a long exposure: the camera rests on something
     manual_wb = rng.uniform() < 0.25
     presets = dict(camera.wb_presets)
     preset = next((p for p in lighting.preset if p in presets), lighting.preset[0]) if manual_wb else ""
@@ -208,4 +220,6 @@ def sample_shot(camera: Camera, rng: np.random.Generator, scene_mean: float = 0.
                 white_balance=int(manual_wb), wb_preset=preset,
                 scene_capture_type=_scene_type(rng, program, ev100, tripod), lighting=lighting.name,
                 kelvin=float(rng.uniform(*lighting.kelvin)), ev100=ev100, focal_35mm=focal35,
-                datetime=_datetime(rng, lighting.name))
+                datetime=_datetime(rng, lighting.name), tripod=tripod,
+                shake_rad_s=0.0 if tripod else float(np.exp(rng.normal(np.log(SHAKE_RAD_S), 0.5))),
+                shake_angle=float(rng.uniform(0.0, np.pi)))

@@ -21,7 +21,7 @@ from harness.api import ConfigError
 from harness.data.camera.database import Camera, load_cameras
 from harness.data.camera.exif_tags import build_exif, expected_exif
 from harness.data.camera.pipeline import encode_jpeg, jpeg_qtables
-from harness.data.camera.render import render_photo
+from harness.data.camera.render import Realism, render_photo, shake_length
 from harness.data.camera.scenes import BUILTIN_SCENES, load_scene
 from harness.data.camera.shot import Shot, sample_shot
 from harness.files import atomic_write_bytes
@@ -42,6 +42,7 @@ class PhotoJob:
     path: str  # relative to the output folder
     root: str
     size: tuple[int, int]
+    realism: Realism = Realism()
 
 
 def _slug(text: str) -> str:
@@ -54,7 +55,8 @@ def shot_record(camera: Camera, shot: Shot) -> dict[str, Any]:
             "camera_source": camera.source, "cfa": camera.cfa, "demosaic": camera.demosaic,
             "jpeg_quality": camera.jpeg_quality, "subsampling": camera.subsampling, "lighting": shot.lighting,
             "kelvin": round(shot.kelvin, 1), "ev100": round(shot.ev100, 3),
-            "exposure_error_ev": round(shot.exposure_error_ev, 4), "wb_preset": shot.wb_preset}
+            "exposure_error_ev": round(shot.exposure_error_ev, 4), "wb_preset": shot.wb_preset,
+            "tripod": int(shot.tripod), "shake_px": round(shake_length(shot), 3)}
 
 
 def make_photo(job: PhotoJob) -> dict[str, Any]:
@@ -62,7 +64,7 @@ def make_photo(job: PhotoJob) -> dict[str, Any]:
     rng = np.random.default_rng([job.seed, job.index])
     scene = load_scene(job.scene, rng, job.size)
     shot = sample_shot(job.camera, rng, float(scene.mean()) / 255.0)
-    image = render_photo(job.camera, scene, shot, rng)
+    image = render_photo(job.camera, scene, shot, rng, job.realism)
     data = encode_jpeg(image, jpeg_qtables(job.camera.jpeg_quality, job.camera.name), job.camera.subsampling,
                        build_exif(job.camera, shot))
     atomic_write_bytes(Path(job.root) / job.path, data)
@@ -89,14 +91,14 @@ def choose_cameras(database: Sequence[Camera], n: int, seed: int) -> list[Camera
 
 
 def plan_jobs(cameras: Sequence[Camera], photos: int, out: Path, scenes: Sequence[str], seed: int,
-              size: tuple[int, int]) -> list[PhotoJob]:
+              size: tuple[int, int], realism: Realism = Realism()) -> list[PhotoJob]:
     rng = np.random.default_rng([seed, 0x5C])
     scene_of = rng.integers(0, len(scenes), size=photos)
     jobs = []
     for i in range(photos):
         cam = cameras[i % len(cameras)]
         name = f"images/{i:06d}_{_slug(cam.make)}_{_slug(cam.model)}.jpg"
-        jobs.append(PhotoJob(i, cam, str(scenes[scene_of[i]]), seed, name, str(out), tuple(size)))
+        jobs.append(PhotoJob(i, cam, str(scenes[scene_of[i]]), seed, name, str(out), tuple(size), realism))
     return jobs
 
 
@@ -109,7 +111,7 @@ def _write_manifest(rows: list[dict[str, Any]], out: Path) -> None:
 
 def simulate(cameras: int | Sequence[Camera], photos: int, out: Path, *, scenes: list[Path] | None = None, seed: int = 0,
              size: tuple[int, int] = (512, 384), address: str | None = None, progress: bool = True,
-             database: Sequence[Camera] | None = None) -> Path:
+             database: Sequence[Camera] | None = None, realism: Realism = Realism()) -> Path:
     """Write ``photos`` simulated photos from ``cameras`` camera models into ``out``; return ``out``.
 
     ``cameras``: how many models to choose (:func:`choose_cameras` with ``seed``), or the
@@ -117,7 +119,8 @@ def simulate(cameras: int | Sequence[Camera], photos: int, out: Path, *, scenes:
 
     ``scenes``: scene photos (their content is used, their camera traces are erased); the
     built-in sample photos when None. ``database``: the camera models to draw from
-    (:func:`~harness.data.camera.database.load_cameras` when None).
+    (:func:`~harness.data.camera.database.load_cameras` when None). ``realism``: the
+    effects added since the simulator's first version (:data:`~.render.REALISM_V1` turns them off).
     """
     from harness.parallel import parallel_map
 
@@ -132,7 +135,7 @@ def simulate(cameras: int | Sequence[Camera], photos: int, out: Path, *, scenes:
         if not chosen:
             raise ConfigError("simulate: an empty list of cameras")
     refs = [str(p) for p in scenes] if scenes else list(BUILTIN_SCENES)
-    jobs = plan_jobs(chosen, photos, out, refs, seed, size)
+    jobs = plan_jobs(chosen, photos, out, refs, seed, size, realism)
     rows = list(parallel_map(make_photo, jobs, address=address, desc="simulate", progress=progress))
     _write_manifest(rows, out)
     (out / "README.txt").write_text(_README)

@@ -121,12 +121,13 @@ def _simulated(zoo: ZooBuild, address: str | None, log: Callable[[str], None], h
     the training scenes, or (``heldout``) from the held-out scenes with another seed, by the
     same camera models."""
     from harness.data.camera import load_cameras, simulate
-    from harness.data.camera.simulate import choose_cameras
+    from harness.data.camera.simulate import SIMULATOR_VERSION, choose_cameras
     from harness.data.layouts import image_files
 
     train, held = scene_split(image_files(zoo.scenes_train), SIMULATE["heldout_scenes"])
     scenes = held if heldout else train
-    key = hashlib.sha256(json.dumps([SIMULATE, heldout, [p.name for p in scenes]], default=str).encode()).hexdigest()
+    key = hashlib.sha256(json.dumps([SIMULATE, heldout, [p.name for p in scenes], SIMULATOR_VERSION],
+                                    default=str).encode()).hexdigest()
     out = cache_dir("demo", f"simulated-{'heldout-' if heldout else ''}{key[:12]}")
     if not (out / "manifest.csv").is_file():
         start = time.monotonic()

@@ -26,9 +26,12 @@ from harness.data.camera.scenes import BUILTIN_SCENES, load_scene
 from harness.data.camera.shot import Shot, sample_shot
 from harness.files import atomic_write_bytes
 
-__all__ = ["PhotoJob", "make_photo", "choose_cameras", "plan_jobs", "simulate", "MANIFEST_NAME"]
+__all__ = ["PhotoJob", "make_photo", "choose_cameras", "plan_jobs", "simulate", "MANIFEST_NAME", "SIMULATOR_VERSION"]
 
 MANIFEST_NAME = "manifest.csv"
+#: changes whenever the same (seed, cameras, scenes) give other photos: part of cache keys
+#: of simulated folders (2: hand shake, per-pixel noise level, warm AWB; :class:`.render.Realism`)
+SIMULATOR_VERSION = 2
 _README = ("Simulated photographs (label 0, generator 'simulated'): made by the exifbench camera simulator "
            "from real scene content, with EXIF sampled per shot. They are not camera originals.\n")
 

@@ -9,6 +9,9 @@ on the processing-history features, out-of-fold scores) against that generator's
 (1000 replicates): what ``exifbench data check`` reports. A row whose interval covers 0.5
 is not separable by processing history alone. Also the probe as the demo trains it (on
 the train split: DCGAN faces and their reals) scored on each test row, with its interval.
+With ``--features``, each row's features one by one as well: the univariate AUC of each
+(above 0.5: higher on the generated images) and its mean on each class, which says what
+still separates a row.
 """
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ import time
 import numpy as np
 
 from harness.data.layouts import read_manifest
-from harness.data.shortcut import probe_rows, separates, _features_or_none
+from harness.data.shortcut import FEATURES, probe_rows, separates, _features_or_none
 from harness.data.zoo import build_zoo
 from harness.stats import Bootstrap, percentile_interval, replicate_metrics
 
@@ -55,11 +58,27 @@ def _trained(train_rows, test_rows, boot: Bootstrap) -> dict[str, str]:
     return out
 
 
+def _feature_table(rows: dict[str, tuple[list[str], list[str]]], protocol: str) -> list[str]:
+    """One line per row and feature: univariate AUC, mean on the reals, mean on the generated."""
+    from sklearn.metrics import roc_auc_score
+
+    lines = []
+    for gen, (real, fake) in sorted(rows.items()):
+        xr, xf = np.stack([_features_or_none(p) for p in real]), np.stack([_features_or_none(p) for p in fake])
+        y, x = np.r_[np.zeros(len(xr)), np.ones(len(xf))], np.vstack([xr, xf])
+        for j, name in enumerate(FEATURES):
+            auc = roc_auc_score(y, x[:, j]) if np.ptp(x[:, j]) > 0 else 0.5
+            lines.append(f"| {protocol} | {gen} | {name} | {auc:.2f} | {xr[:, j].mean():.3f} | {xf[:, j].mean():.3f} |")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--protocols", nargs="+", default=["harmonised", "matched"])
+    parser.add_argument("--features", action="store_true", help="also each feature's univariate AUC and class means")
     args = parser.parse_args()
     boot = Bootstrap()
+    features: list[str] = []
     print("| protocol | generator | n real | n generated | probe AUC, cross-validated [95% CI] | separates? "
           "| probe trained on train dcgan: AUC [95% CI] |")
     print("|---|---|---|---|---|---|---|")
@@ -73,6 +92,12 @@ def main() -> None:
             print(f"| {protocol} | {row.generator} | {res.n_real} | {res.n_fake} | {res.auc:.2f} [{res.lo:.2f}, "
                   f"{res.hi:.2f}] | {'yes' if separates(res) else 'no'} | {trained[row.generator]} |")
         print(f"<!-- {protocol}: {time.monotonic() - start:.0f}s -->")
+        if args.features:
+            features += _feature_table(test_rows, protocol)
+    if features:
+        print("\n| protocol | generator | feature | univariate AUC | mean, real | mean, generated |")
+        print("|---|---|---|---|---|---|")
+        print("\n".join(features))
 
 
 if __name__ == "__main__":

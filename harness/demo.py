@@ -165,6 +165,16 @@ def _pretext_report(zoo: ZooBuild, checkpoints: dict[str, str], address: str | N
             what = (f"ranking accuracy (chance 0.5, {int(r['n_pairs'])} pairs)" if r["kind"] == "ranking"
                     else f"accuracy (chance {r['chance']:.3f})")
             log(f"    {tag:16s} {what:40s} {r['acc']:.3f} [{r['acc_lo']:.3f}, {r['acc_hi']:.3f}]")
+    if len(backbones) == 2:  # what the pretext added to an untrained network of the same seed
+        trained, control = (Path(checkpoints[b]).name for b in backbones)
+        cached = cache_dir("demo", "pretext-eval") / f"{trained}-minus-{control}-{key}.csv"
+        if not cached.is_file():
+            trainers()["exif-backbone"].create(**PRETEXT).compare(
+                checkpoints[backbones[0]], checkpoints[backbones[1]], photos).to_csv(cached, index=False)
+        table = pd.read_csv(cached).set_index("tag").loc[list(PRETEXT_REPORTED)]
+        log(f"  {backbones[0]} - {backbones[1]} (paired: the same photos and resamples):")
+        for tag, r in table.iterrows():
+            log(f"    {tag:16s} Δaccuracy {r['delta']:+.3f} [{r['delta_lo']:+.3f}, {r['delta_hi']:+.3f}]")
 
 
 def _control_deltas(out: Path, log: Callable[[str], None]) -> None:

@@ -6,7 +6,7 @@ import pytest
 
 from harness.stats import Bootstrap
 from harness.plugins import trainers
-from detectors.exif.evaluate import categorical_accuracy, evaluate_pretext, ranking_accuracy
+from detectors.exif.evaluate import categorical_accuracy, compare_pretext, evaluate_pretext, ranking_accuracy
 from tests.helpers import exif_photo
 from tests.test_exif_training import TINY, _set
 
@@ -44,3 +44,22 @@ def test_evaluate_pretext_reports_every_head_with_an_interval(tmp_path):
     ok = table.dropna(subset=["acc"])
     assert ((ok["acc_lo"] <= ok["acc"] + 1e-12) & (ok["acc"] <= ok["acc_hi"] + 1e-12)).all()
     assert "ISOSpeedRatings ranking accuracy" in result.summary()
+
+
+def test_compare_pretext_pairs_two_backbones_on_the_same_resamples(tmp_path):
+    rng = np.random.default_rng(1)
+    photos = [exif_photo(tmp_path / f"p{i}.jpg", rng, ["Canon", "Nikon"][i % 2], [2.8, 4.0, 8.0][i % 3],
+                         100 * (1 + i % 4)) for i in range(12)]
+    trainer = trainers()["exif-backbone"].create(preset="cpu-small", steps=0, batch_pairs=2, n_crops=2, **TINY)
+    folder = trainer.fit(_set(photos[:6], [0] * 6), tmp_path / "bb")
+    other = trainer.fit(_set(photos[:6], [0] * 6), tmp_path / "bb1", seed=1)
+    same = compare_pretext(folder, folder, photos[6:], bootstrap=Bootstrap(100)).set_index("tag").dropna()
+    assert len(same) >= 4  # heads of tags the photos carry (the others have no accuracy)
+    assert (same["delta"] == 0).all() and (same["delta_lo"] == 0).all() and (same["delta_hi"] == 0).all()
+    table = compare_pretext(folder, other, photos[6:], bootstrap=Bootstrap(100)).set_index("tag")
+    alone = [evaluate_pretext(f, photos[6:], bootstrap=Bootstrap(100)).table.set_index("tag") for f in (folder, other)]
+    iso = table.loc["ISOSpeedRatings"]
+    assert iso["acc"] == alone[0].loc["ISOSpeedRatings", "acc"]
+    assert iso["acc_control"] == alone[1].loc["ISOSpeedRatings", "acc"]
+    assert iso["delta"] == pytest.approx(iso["acc"] - iso["acc_control"])
+    assert iso["delta_lo"] <= iso["delta"] + 1e-12 <= iso["delta_hi"] + 2e-12

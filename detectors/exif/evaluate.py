@@ -34,7 +34,8 @@ from detectors.exif.model import PretextNet
 from detectors.exif.tiling import normalise, random_crops
 from detectors.exif.weights import load_pretext
 
-__all__ = ["safe_exif", "keep_region", "PretextEvaluation", "evaluate_pretext", "head_outputs", "ranking_accuracy", "categorical_accuracy"]
+__all__ = ["safe_exif", "keep_region", "PretextEvaluation", "evaluate_pretext", "compare_pretext", "head_outputs",
+           "ranking_accuracy", "categorical_accuracy"]
 
 #: the tags the demo reports (issue: ISO, exposure time, focal length; Make and Model)
 REPORTED = ("ISOSpeedRatings", "ExposureTime", "FocalLength", "Make", "Model")
@@ -128,25 +129,27 @@ def categorical_accuracy(predicted: np.ndarray, target: np.ndarray, weights: np.
         return (w * (predicted == target)).sum(axis=1) / w.sum(axis=1)
 
 
-def evaluate_pretext(backbone: str | Path | PretextNet, photos: Sequence[str | Path], *,
-                     vocabulary: Vocabulary | None = None, n_crops: int | None = None, patch: int | None = None,
-                     cache_side: int | None = 256, seed: int = 0,
-                     bootstrap: Bootstrap = Bootstrap(1000)) -> PretextEvaluation:
-    """Every head of the pretext network ``backbone`` (an ``exif-backbone`` folder, or a
-    network with ``vocabulary``) on held-out ``photos`` with EXIF. ``n_crops``: crops per
-    photo, by default the checkpoint's training value (16 for a bare network)."""
+def _load(backbone: str | Path | PretextNet, vocabulary: Vocabulary | None,
+          n_crops: int | None) -> tuple[PretextNet, Vocabulary, int]:
     if isinstance(backbone, PretextNet):
-        net = backbone
         if vocabulary is None:
             raise ConfigError("evaluate_pretext: a network needs its vocabulary")
-    else:
-        net, manifest = load_pretext(backbone)
-        if vocabulary is None:
-            if "vocabulary" not in manifest.get("extra", {}):
-                raise ConfigError(f"evaluate_pretext: {backbone} has no vocabulary (an exif-backbone folder does)")
-            vocabulary = Vocabulary.from_json(manifest["extra"]["vocabulary"])
-        n_crops = n_crops or manifest.get("config", {}).get("n_crops")
-    n_crops = int(n_crops or 16)
+        return backbone, vocabulary, int(n_crops or 16)
+    net, manifest = load_pretext(backbone)
+    if vocabulary is None:
+        if "vocabulary" not in manifest.get("extra", {}):
+            raise ConfigError(f"evaluate_pretext: {backbone} has no vocabulary (an exif-backbone folder does)")
+        vocabulary = Vocabulary.from_json(manifest["extra"]["vocabulary"])
+    return net, vocabulary, int(n_crops or manifest.get("config", {}).get("n_crops") or 16)
+
+
+def _head_replicates(backbone: str | Path | PretextNet, photos: Sequence[str | Path], vocabulary: Vocabulary | None,
+                     n_crops: int | None, patch: int | None, cache_side: int | None, seed: int,
+                     bootstrap: Bootstrap) -> list[dict]:
+    """Per head: its description and ``reps``, the accuracy on all photos (first) and on each
+    bootstrap replicate; the replicates' weights depend only on the number of photos, so two
+    backbones on the same photos get the same resamples (paired)."""
+    net, vocabulary, n_crops = _load(backbone, vocabulary, n_crops)
     patch = patch or net.backbone.config.patch_size
     if len(photos) < 2:
         raise ConfigError(f"evaluate_pretext needs at least 2 photos, got {len(photos)}")
@@ -157,23 +160,54 @@ def evaluate_pretext(backbone: str | Path | PretextNet, photos: Sequence[str | P
     outs = head_outputs(net, images, n_crops, patch, seed)
     n = len(photos)
     weights = np.vstack([np.ones((1, n)), bootstrap.weights("pretext-photos", n)])
-    rows = []
+    heads = []
     for i in range(14):
         if i in RANKING:
             values = vals[:, i]
-            acc = ranking_accuracy(outs[i].reshape(-1).double().numpy(), values, weights)
             ok = ~np.isnan(values)
             pairs = int(((values[ok][:, None] != values[ok][None, :]).sum()) // 2)
-            rows.append({"head": i, "tag": RANKING[i], "kind": "ranking", "n_photos": int(ok.sum()),
-                         "n_pairs": pairs, "chance": 0.5, **_interval(acc, bootstrap.ci)})
+            heads.append({"head": i, "tag": RANKING[i], "kind": "ranking", "n_photos": int(ok.sum()),
+                          "n_pairs": pairs, "chance": 0.5,
+                          "reps": ranking_accuracy(outs[i].reshape(-1).double().numpy(), values, weights)})
         else:
             target = cats[:, i]
             known = target[target >= 0]
             chance = float(np.bincount(known).max() / len(known)) if len(known) else float("nan")
-            acc = categorical_accuracy(outs[i].argmax(dim=1).numpy(), target, weights)
-            rows.append({"head": i, "tag": CATEGORICAL[i][0], "kind": "categorical", "n_photos": int(len(known)),
-                         "n_pairs": 0, "chance": chance, **_interval(acc, bootstrap.ci)})
+            heads.append({"head": i, "tag": CATEGORICAL[i][0], "kind": "categorical", "n_photos": int(len(known)),
+                          "n_pairs": 0, "chance": chance,
+                          "reps": categorical_accuracy(outs[i].argmax(dim=1).numpy(), target, weights)})
+    return heads
+
+
+def evaluate_pretext(backbone: str | Path | PretextNet, photos: Sequence[str | Path], *,
+                     vocabulary: Vocabulary | None = None, n_crops: int | None = None, patch: int | None = None,
+                     cache_side: int | None = 256, seed: int = 0,
+                     bootstrap: Bootstrap = Bootstrap(1000)) -> PretextEvaluation:
+    """Every head of the pretext network ``backbone`` (an ``exif-backbone`` folder, or a
+    network with ``vocabulary``) on held-out ``photos`` with EXIF. ``n_crops``: crops per
+    photo, by default the checkpoint's training value (16 for a bare network)."""
+    heads = _head_replicates(backbone, photos, vocabulary, n_crops, patch, cache_side, seed, bootstrap)
+    rows = [{**{k: v for k, v in h.items() if k != "reps"}, **_interval(h["reps"], bootstrap.ci)} for h in heads]
     return PretextEvaluation(pd.DataFrame(rows), bootstrap.ci)
+
+
+def compare_pretext(backbone: str | Path | PretextNet, control: str | Path | PretextNet,
+                    photos: Sequence[str | Path], *, cache_side: int | None = 256, seed: int = 0,
+                    bootstrap: Bootstrap = Bootstrap(1000)) -> pd.DataFrame:
+    """Paired difference of two backbones' heads on the same ``photos`` (e.g. a trained one
+    and its untrained control): per head ``acc`` (backbone), ``acc_control`` and ``delta`` =
+    acc - acc_control with its percentile interval over the same bootstrap resamples of
+    photos (``delta_lo``, ``delta_hi``). The vocabulary is each checkpoint's own (the same
+    training photos give the same one); categorical heads compare classes in it."""
+    a = _head_replicates(backbone, photos, None, None, None, cache_side, seed, bootstrap)
+    b = _head_replicates(control, photos, None, None, None, cache_side, seed, bootstrap)
+    rows = []
+    for ha, hb in zip(a, b):
+        lo, hi = percentile_interval(ha["reps"][1:] - hb["reps"][1:], bootstrap.ci)
+        rows.append({"head": ha["head"], "tag": ha["tag"], "kind": ha["kind"], "n_photos": ha["n_photos"],
+                     "acc": float(ha["reps"][0]), "acc_control": float(hb["reps"][0]),
+                     "delta": float(ha["reps"][0] - hb["reps"][0]), "delta_lo": lo, "delta_hi": hi})
+    return pd.DataFrame(rows)
 
 
 def _interval(replicates: np.ndarray, ci: float) -> dict[str, float]:

@@ -43,7 +43,7 @@ from harness.checkpoint import data_manifest_sha256, write_checkpoint
 from harness.files import atomic_path
 from harness.train.ray_train import SINGLE_PROCESS, Replica
 from detectors.exif.curves import write_loss_curve
-from detectors.exif.evaluate import evaluate_pretext, keep_region as _keep, safe_exif as _safe_exif
+from detectors.exif.evaluate import compare_pretext, evaluate_pretext, keep_region as _keep, safe_exif as _safe_exif
 from detectors.exif.labels import HEAD_TAGS, RANKING, Vocabulary, build_vocabulary, encode_photo, pair_targets
 from detectors.exif.losses import pretext_loss
 from detectors.exif.model import BackboneConfig, PretextNet
@@ -214,6 +214,11 @@ class ExifBackboneTrainer:
         """How much the backbone in ``checkpoint`` learned, on held-out ``photos`` with EXIF:
         :func:`detectors.exif.evaluate.evaluate_pretext` (its ``table`` and ``summary()``)."""
         return evaluate_pretext(checkpoint, photos)
+
+    def compare(self, checkpoint: str | Path, control: str | Path, photos: list) -> Any:
+        """The paired difference of two backbones' heads on the same held-out ``photos``:
+        :func:`detectors.exif.evaluate.compare_pretext` (a table with ``delta`` and its interval)."""
+        return compare_pretext(checkpoint, control, photos)
 
     def train_step(self, net: PretextNet, opt, bank: PhotoBank, rng: np.random.Generator,
                    device: str, pairs: int | None = None) -> tuple[float, torch.Tensor]:

@@ -5,9 +5,14 @@ JPEG quality, resizing, size) can be solved without looking at what a generator 
 The probe sees only that history, through a handful of low-level features of the decoded
 pixels (:data:`FEATURES`):
 
-- ``blockiness``: the JPEG 8x8 grid. The mean absolute luma difference across the
-  columns (and rows) of the strongest of the eight phases, over the mean of all phases
-  (log); 0 for an image without a grid.
+- ``blockiness``: the JPEG 8x8 grid, measured with Fan and de Queiroz's cross difference
+  ``|A - B - C + D|`` of each 2x2 square of luma ("Identification of bitmap compression
+  history", IEEE TIP 2003), in which straight horizontal and vertical edges cancel: its
+  mean per column (and row), the strongest of the eight phases over the median phase
+  (log); 0 for an image without a grid. (The first version used the plain absolute
+  difference over the mean phase; on the demo's zoo it scored the sparse axis-aligned edges
+  of text and interiors as much as any grid: the same statistic at periods 6, 7, 9 and 10,
+  where no codec has a grid, separated reals from previews as well.)
 - ``jpeg_quality``: estimated from the pixels by recompression (the "JPEG ghost"): the
   luma is re-encoded at qualities 30, 35, ..., 100; an image last saved at quality Q is
   nearly unchanged by re-encoding at Q, so its error curve dips there. The estimate is the
@@ -62,13 +67,17 @@ def _centre(arr: np.ndarray) -> np.ndarray:
     return arr[top:top + _MAX_SIDE, left:left + _MAX_SIDE]
 
 
-def blockiness(y: np.ndarray) -> float:
+def blockiness(y: np.ndarray, period: int = 8) -> float:
+    """Grid strength at ``period`` (8: JPEG's) along columns and rows, averaged (see the module)."""
     scores = []
-    for d in (np.abs(np.diff(y, axis=1)).mean(axis=0), np.abs(np.diff(y, axis=0)).mean(axis=1)):
-        if len(d) < 16:
+    for arr in (y, y.T):  # vertical grid lines (between columns), then horizontal ones
+        if arr.shape[0] < 2:
             continue
-        phases = np.array([d[p::8].mean() for p in range(8)])
-        scores.append(math.log((phases.max() + 1e-6) / (phases.mean() + 1e-6)))
+        cross = np.abs(np.diff(np.diff(arr, axis=1), axis=0)).mean(axis=0)  # |A - B - C + D| per column
+        if len(cross) < 2 * period:
+            continue
+        phases = np.array([cross[p::period].mean() for p in range(period)])
+        scores.append(math.log((phases.max() + 1e-6) / (np.median(phases) + 1e-6)))
     return float(np.mean(scores)) if scores else 0.0
 
 

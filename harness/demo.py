@@ -105,7 +105,11 @@ def demo_jobs() -> list[DemoJob]:
 
 
 def _fingerprint(job: DemoJob, data_ids: list[str], needs: dict[str, str]) -> str:
-    text = json.dumps([job.trainer, job.params, sorted(data_ids), needs], sort_keys=True)
+    """The job's checkpoint key: trainer, parameters, data, inputs, and the trainer's code
+    (so a checkpoint trained by an earlier version of a detector is not reused)."""
+    from harness.train.store import trainer_code
+
+    text = json.dumps([job.trainer, job.params, sorted(data_ids), needs, trainer_code(job.trainer)], sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 

@@ -38,3 +38,13 @@ def test_scene_split_is_by_name_and_disjoint():
     assert len(held) == 5 and not set(train) & set(held) and set(train) | set(held) == set(scenes)
     assert scene_split([Path("/other") / p.name for p in reversed(scenes)], 5)[1] == [Path("/other") / p.name
                                                                                        for p in held]
+
+
+def test_a_demo_checkpoint_key_changes_with_its_trainers_code(monkeypatch):
+    from harness.demo import _fingerprint
+
+    job = demo_jobs()[0]
+    before = _fingerprint(job, ["a", "b"], {})
+    assert _fingerprint(job, ["b", "a"], {}) == before
+    monkeypatch.setattr("harness.train.store.trainer_code", lambda name: {"trainer_version": "next"})
+    assert _fingerprint(job, ["a", "b"], {}) != before

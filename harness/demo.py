@@ -231,7 +231,9 @@ def _train_all(zoo: ZooBuild, address: str | None, log: Callable[[str], None]) -
             raise ExifbenchError(f"demo job {job.key} needs checkpoints {missing} that no earlier job makes")
         samples = data[job.data]
         params = {**job.params, **{k: checkpoints[v] for k, v in job.needs.items()}}
-        key = _fingerprint(job, [s.sample_id for s in samples], params)
+        # the inputs by their folders' names (their keys), not paths: the same in any cache folder
+        inputs = {k: Path(checkpoints[v]).name for k, v in job.needs.items()}
+        key = _fingerprint(job, [s.sample_id for s in samples], inputs)
         out = cache_dir("demo", "checkpoints") / f"{job.trainer}-{key}"
         checkpoints[job.key] = str(out)
         order[job.key] = len(jobs)

@@ -48,3 +48,19 @@ def test_a_demo_checkpoint_key_changes_with_its_trainers_code(monkeypatch):
     assert _fingerprint(job, ["b", "a"], {}) == before
     monkeypatch.setattr("harness.train.store.trainer_code", lambda name: {"trainer_version": "next"})
     assert _fingerprint(job, ["a", "b"], {}) != before
+
+
+def test_demo_checkpoint_keys_do_not_depend_on_the_cache_folder(tmp_path, monkeypatch):
+    """Two cache folders give the same checkpoint names (a job's inputs enter its key by name)."""
+    import harness.demo as demo
+
+    names = []
+    for folder in ("a", "b"):
+        monkeypatch.setenv("EXIFBENCH_CACHE", str(tmp_path / folder))
+        monkeypatch.setattr(demo, "_training_data", lambda *a: {"labelled": [], "reals": [], "pretext": []})
+        captured = {}
+        monkeypatch.setattr("harness.train.jobs.run_training_jobs",
+                            lambda jobs, address=None, after=None: captured.setdefault("jobs", jobs) and [])
+        demo._train_all(None, None, lambda m: None)
+        names.append([j.out.name for j in captured["jobs"]])
+    assert names[0] == names[1] and len(set(names[0])) == len(names[0])

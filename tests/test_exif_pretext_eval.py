@@ -30,12 +30,17 @@ def test_categorical_accuracy_ignores_unknown_targets():
     assert acc[0] == pytest.approx(3 / 4)
 
 
-def test_evaluate_pretext_reports_every_head_with_an_interval(tmp_path):
-    rng = np.random.default_rng(0)
+def _untrained(tmp_path, seed: int = 0):
+    """12 EXIF photos and a 0-step backbone fitted on the first 6: (trainer, folder, photos)."""
+    rng = np.random.default_rng(seed)
     photos = [exif_photo(tmp_path / f"p{i}.jpg", rng, ["Canon", "Nikon"][i % 2], [2.8, 4.0, 8.0][i % 3],
                          100 * (1 + i % 4)) for i in range(12)]
     trainer = trainers()["exif-backbone"].create(preset="cpu-small", steps=0, batch_pairs=2, n_crops=2, **TINY)
-    folder = trainer.fit(_set(photos[:6], [0] * 6), tmp_path / "bb")
+    return trainer, trainer.fit(_set(photos[:6], [0] * 6), tmp_path / "bb"), photos
+
+
+def test_evaluate_pretext_reports_every_head_with_an_interval(tmp_path):
+    _, folder, photos = _untrained(tmp_path)
     result = evaluate_pretext(folder, photos[6:], bootstrap=Bootstrap(200))
     table = result.table.set_index("tag")
     assert len(table) == 14
@@ -47,11 +52,7 @@ def test_evaluate_pretext_reports_every_head_with_an_interval(tmp_path):
 
 
 def test_compare_pretext_pairs_two_backbones_on_the_same_resamples(tmp_path):
-    rng = np.random.default_rng(1)
-    photos = [exif_photo(tmp_path / f"p{i}.jpg", rng, ["Canon", "Nikon"][i % 2], [2.8, 4.0, 8.0][i % 3],
-                         100 * (1 + i % 4)) for i in range(12)]
-    trainer = trainers()["exif-backbone"].create(preset="cpu-small", steps=0, batch_pairs=2, n_crops=2, **TINY)
-    folder = trainer.fit(_set(photos[:6], [0] * 6), tmp_path / "bb")
+    trainer, folder, photos = _untrained(tmp_path, seed=1)
     other = trainer.fit(_set(photos[:6], [0] * 6), tmp_path / "bb1", seed=1)
     same = compare_pretext(folder, folder, photos[6:], bootstrap=Bootstrap(100)).set_index("tag").dropna()
     assert len(same) >= 4  # heads of tags the photos carry (the others have no accuracy)

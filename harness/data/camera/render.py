@@ -7,10 +7,10 @@ aperture set vignetting (lensfun calibration when the lens has one), softness wi
 diffraction stopped down and background blur; the flash lights the centre with a neutral
 light that falls off towards the edges; a white-balance preset or auto white balance sets
 the colour (auto white balance leaving part of a warm light's cast); a hand-held camera's
-shake blurs the ambient light over the exposure time; the scene type changes processing (landscape: more saturation and contrast,
-portrait: softer, night: stronger noise reduction). Every photo of a model carries the
-model's sensor gain map and tone curve (:func:`~harness.data.camera.pipeline.fixed_pattern`,
-:func:`~harness.data.camera.pipeline.model_tone`).
+shake blurs the ambient light over the exposure time; the scene type changes processing
+(landscape: more saturation and contrast, portrait: softer, night: stronger noise
+reduction). Every photo of a model carries the model's sensor gain map and tone curve
+(:func:`~harness.data.camera.pipeline.fixed_pattern`, :func:`~harness.data.camera.pipeline.model_tone`).
 """
 from __future__ import annotations
 

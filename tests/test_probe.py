@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from harness.data.check import check_dataset
-from harness.data.shortcut import probe_auc, probe_features, separates, table_quality
+from harness.data.shortcut import _centre, _luma, ghost_quality, probe_auc, probe_features, separates, table_quality
 from harness.plugins import detectors
 from tests.test_check import _entry
 
@@ -37,6 +37,17 @@ def test_jpeg_quality_from_pixels_and_from_tables(quality):
     assert probe_features(img.convert("RGB"))[1] == quality                           # pixels only
     assert probe_features(img, jpeg_quality_from="tables")[1] == quality
     assert probe_features(_scene(0))[1] == 100 and table_quality(_scene(0)) is None   # never compressed
+
+
+def test_jpeg_quality_from_pixels_of_an_image_with_saturated_colours():
+    """Part of the picture pushed past the gamut: the decoder clips its RGB values, whose luma
+    then leaves the quantisation lattice; without those blocks the ghost still dips at 90."""
+    for seed in range(3):
+        a = np.asarray(_scene(seed)).astype(np.float64)
+        a[:, :200] = np.clip((a[:, :200] - 128) * 3 + 128, 0, 255)
+        img = _jpeg(Image.fromarray(a.astype(np.uint8)), 90).convert("RGB")
+        assert ghost_quality(_centre(_luma(img))) == 100  # every block: no dip
+        assert probe_features(img)[1] == 90
 
 
 def test_features_see_the_jpeg_grid_upsampling_and_size():

@@ -30,7 +30,9 @@ def exifbench_detectors() -> list[DetectorSpec]:
             paper="control (exifbench): a benchmark solvable by processing history alone",
             factory="detectors.probe.model:ProbeDetector",
             score_is_probability=True,
-            version="2",  # 2: blockiness by Fan and de Queiroz's cross difference (harness.data.shortcut)
+            # 2: blockiness by Fan and de Queiroz's cross difference; 3: the JPEG ghost's error
+            # on blocks without clipped colours (harness.data.shortcut)
+            version="3",
             path_params={"checkpoint": ()},
             defaults={"C": 1.0, "jpeg_quality_from": "pixels"},
             memory="detectors.probe:memory",

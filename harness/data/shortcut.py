@@ -17,7 +17,8 @@ pixels (:data:`FEATURES`):
   luma is re-encoded at qualities 30, 35, ..., 100; an image last saved at quality Q is
   nearly unchanged by re-encoding at Q, so its error curve dips there. The estimate is the
   quality of the deepest dip (error under half the smaller of its neighbours' errors), 100
-  when there is none (never JPEG-compressed, or above 95). With ``from_tables=True`` the file's own
+  when there is none (never JPEG-compressed, or above 95). The error is measured on the 8x8
+  blocks without a clipped (0 or 255) RGB value, whose luma the decoder's clipping moved. With ``from_tables=True`` the file's own
   luminance table gives the IJG quality instead, where the image still carries it.
 - ``hf_ratio``: the share of the luma's spectral energy above half the Nyquist frequency (log).
 - ``resampling``: periodicity of the second derivative (Popescu and Farid's cue, in the
@@ -81,14 +82,32 @@ def blockiness(y: np.ndarray, period: int = 8) -> float:
     return float(np.mean(scores)) if scores else 0.0
 
 
-def ghost_quality(y: np.ndarray) -> float:
+def _unclipped_blocks(clipped: np.ndarray) -> np.ndarray:
+    """Which 8x8 blocks hold no clipped pixel; all of them when fewer than 16 do."""
+    h, w = clipped.shape[0] // 8 * 8, clipped.shape[1] // 8 * 8
+    ok = ~clipped[:h, :w].reshape(h // 8, 8, w // 8, 8).any(axis=(1, 3))
+    return ok if ok.sum() >= 16 else np.ones_like(ok)
+
+
+def ghost_quality(y: np.ndarray, clipped: np.ndarray | None = None) -> float:
+    """The JPEG ghost's quality of luma ``y``, its error measured on the 8x8 blocks where no
+    pixel of ``clipped`` (a mask of ``y``'s shape) is set: a decoder clips each RGB channel to
+    [0, 255], and a clipped pixel's luma no longer lies where the quantisation put it, so an
+    image with many saturated colours loses its dip (it read 100 for a quality of 90)."""
     grey = Image.fromarray(np.clip(np.rint(y), 0, 255).astype(np.uint8), "L")
+    keep = _unclipped_blocks(np.zeros(y.shape, bool) if clipped is None else clipped)
+    h, w = keep.shape[0] * 8, keep.shape[1] * 8
+    if h == 0 or w == 0:  # smaller than one block: the whole image
+        h, w, keep = y.shape[0], y.shape[1], None
     errors = []
     for q in _GHOST_QUALITIES:
         buf = io.BytesIO()
         grey.save(buf, format="JPEG", quality=q)
         buf.seek(0)
-        errors.append(float(np.mean((np.asarray(Image.open(buf), dtype=np.float64) - y) ** 2)))
+        sq = (np.asarray(Image.open(buf), dtype=np.float64)[:h, :w] - y[:h, :w]) ** 2
+        if keep is not None:
+            sq = sq.reshape(h // 8, 8, w // 8, 8).mean(axis=(1, 3))[keep]
+        errors.append(float(sq.mean()))
     dips = [(errors[i] / (min(errors[i - 1], errors[i + 1]) + 1e-9), q)
             for i, q in enumerate(_GHOST_QUALITIES[:-1]) if i > 0]
     ratio, quality = min(dips)
@@ -145,7 +164,8 @@ def probe_features(image: Image.Image, jpeg_quality_from: str = "pixels") -> np.
     y = _centre(_luma(image))
     quality = table_quality(image) if jpeg_quality_from == "tables" else None
     if quality is None:
-        quality = ghost_quality(y)
+        rgb = np.asarray(image.convert("RGB"))
+        quality = ghost_quality(y, _centre(((rgb == 0) | (rgb == 255)).any(axis=2)))
     return np.array([blockiness(y), quality, hf_ratio(y), resampling(y), math.log(width), math.log(height)])
 
 

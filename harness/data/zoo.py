@@ -70,8 +70,8 @@ __all__ = ["PROTOCOLS", "DEFAULT_PROTOCOL", "LOCK_FILE", "LOCK_COLUMNS", "ZooBui
 
 PROTOCOLS = ("matched", "harmonised", "as-is")
 #: ``matched`` would be the default if the shortcut probe could not separate any of its rows; it
-#: still can (tests/benchmarks/probe_protocols.py --features): the open-diffusion row by texture
-#: (smoothness, clipped colours) that no step of the reals' history changes, the DCGAN row by
+#: still can (tests/benchmarks/probe_protocols.py --features): the preview rows by texture
+#: (the previews are smoother) that no step of the reals' history changes, the DCGAN row by
 #: how much detail the 64-px content holds; so the default stays ``harmonised``
 DEFAULT_PROTOCOL = "harmonised"
 LOCK_FILE = "zoo_lock.csv"

@@ -120,19 +120,26 @@ def scene_split(scenes: list[Path], heldout: int) -> tuple[list[Path], list[Path
     return ranked[heldout:], ranked[:heldout]
 
 
+def simulated_key(scenes: list[Path], heldout: bool) -> str:
+    """The cache key of the demo's simulated photos: what they are made of and by which
+    version of the simulator (photos of an earlier simulator are not reused)."""
+    from harness.data.camera.simulate import SIMULATOR_VERSION
+
+    text = json.dumps([SIMULATE, heldout, [p.name for p in scenes], SIMULATOR_VERSION], default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
 def _simulated(zoo: ZooBuild, address: str | None, log: Callable[[str], None], heldout: bool = False) -> Path:
     """Simulated EXIF photographs made from the zoo's no-EXIF training scenes (cached): from
     the training scenes, or (``heldout``) from the held-out scenes with another seed, by the
     same camera models."""
     from harness.data.camera import load_cameras, simulate
-    from harness.data.camera.simulate import SIMULATOR_VERSION, choose_cameras
+    from harness.data.camera.simulate import choose_cameras
     from harness.data.layouts import image_files
 
     train, held = scene_split(image_files(zoo.scenes_train), SIMULATE["heldout_scenes"])
     scenes = held if heldout else train
-    key = hashlib.sha256(json.dumps([SIMULATE, heldout, [p.name for p in scenes], SIMULATOR_VERSION],
-                                    default=str).encode()).hexdigest()
-    out = cache_dir("demo", f"simulated-{'heldout-' if heldout else ''}{key[:12]}")
+    out = cache_dir("demo", f"simulated-{'heldout-' if heldout else ''}{simulated_key(scenes, heldout)}")
     if not (out / "manifest.csv").is_file():
         start = time.monotonic()
         cameras = choose_cameras(load_cameras(), SIMULATE["cameras"], SIMULATE["seed"])

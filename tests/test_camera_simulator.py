@@ -202,3 +202,14 @@ def test_the_noise_scale_multiplies_the_profiles_variance():
 
     std = [temporal_noise(r) for r in (REALISM_V1, Realism())]
     assert 2.4 < std[1] / std[0] < 4.0, std  # sqrt(10) = 3.2, before sharpening, clipping and rounding
+
+
+@pytest.mark.parametrize("flag, expected", [([], Realism()), (["--realism", "v1"], REALISM_V1)])
+def test_data_simulate_realism_flag(tmp_path, monkeypatch, flag, expected):
+    from harness import cli
+    import harness.data.camera as camera_pkg
+
+    seen = {}
+    monkeypatch.setattr(camera_pkg, "simulate", lambda *a, **kw: seen.update(kw) or tmp_path)
+    assert cli.main(["data", "simulate", "--cameras", "1", "--photos", "1", "--out", str(tmp_path), *flag]) == 0
+    assert seen["realism"] == expected

@@ -64,3 +64,17 @@ def test_demo_checkpoint_keys_do_not_depend_on_the_cache_folder(tmp_path, monkey
         demo._train_all(None, None, lambda m: None)
         names.append([j.out.name for j in captured["jobs"]])
     assert names[0] == names[1] and len(set(names[0])) == len(names[0])
+
+
+def test_the_demos_simulated_photos_are_keyed_by_the_simulators_version(monkeypatch):
+    from pathlib import Path
+
+    from harness.demo import simulated_key
+
+    scenes = [Path("a.jpg"), Path("b.jpg")]
+    before = simulated_key(scenes, False)
+    assert simulated_key(scenes, True) != before and simulated_key(scenes[:1], False) != before
+    import sys
+
+    monkeypatch.setattr(sys.modules["harness.data.camera.simulate"], "SIMULATOR_VERSION", 999)
+    assert simulated_key(scenes, False) != before

@@ -18,8 +18,9 @@ pixels (:data:`FEATURES`):
   nearly unchanged by re-encoding at Q, so its error curve dips there. The estimate is the
   quality of the deepest dip (error under half the smaller of its neighbours' errors), 100
   when there is none (never JPEG-compressed, or above 95). The error is measured on the 8x8
-  blocks without a clipped (0 or 255) RGB value, whose luma the decoder's clipping moved. With ``from_tables=True`` the file's own
-  luminance table gives the IJG quality instead, where the image still carries it.
+  blocks without a clipped (0 or 255) RGB value, whose luma the decoder's clipping moved.
+  With ``from_tables=True`` the file's own luminance table gives the IJG quality instead,
+  where the image still carries it.
 - ``hf_ratio``: the share of the luma's spectral energy above half the Nyquist frequency (log).
 - ``resampling``: periodicity of the second derivative (Popescu and Farid's cue, in the
   simple form of Gallagher 2005): the absolute second difference along rows (and columns),
@@ -68,16 +69,16 @@ def _centre(arr: np.ndarray) -> np.ndarray:
     return arr[top:top + _MAX_SIDE, left:left + _MAX_SIDE]
 
 
-def blockiness(y: np.ndarray, period: int = 8) -> float:
-    """Grid strength at ``period`` (8: JPEG's) along columns and rows, averaged (see the module)."""
+def blockiness(y: np.ndarray) -> float:
+    """The 8x8 grid's strength along columns and rows, averaged (see the module)."""
     scores = []
     for arr in (y, y.T):  # vertical grid lines (between columns), then horizontal ones
         if arr.shape[0] < 2:
             continue
         cross = np.abs(np.diff(np.diff(arr, axis=1), axis=0)).mean(axis=0)  # |A - B - C + D| per column
-        if len(cross) < 2 * period:
+        if len(cross) < 16:
             continue
-        phases = np.array([cross[p::period].mean() for p in range(period)])
+        phases = np.array([cross[p::8].mean() for p in range(8)])
         scores.append(math.log((phases.max() + 1e-6) / (np.median(phases) + 1e-6)))
     return float(np.mean(scores)) if scores else 0.0
 

@@ -95,14 +95,13 @@ class PlannedDetector:
 HOLD_BYTES_PER_PIXEL = 18
 
 
-def max_pixels(memory: tuple[float, ...] | None, budget_bytes: float) -> int | None:
+def max_pixels(memory: tuple[float, float, float] | None, budget_bytes: float) -> int | None:
     """The largest input (pixels) whose declared memory fits ``budget_bytes`` besides what a
     chunk holds of it; None when the memory does not grow with the input (or is not declared).
     With a squared term ``q``, the root of ``q n^2 + (b + held) n + base = budget``."""
-    if memory is None or (memory[1] <= 0 and (len(memory) < 3 or memory[2] <= 0)):
+    if memory is None or (memory[1] <= 0 and memory[2] <= 0):
         return None
-    base, linear = memory[0], memory[1] + HOLD_BYTES_PER_PIXEL
-    squared = memory[2] if len(memory) > 2 else 0.0
+    base, linear, squared = memory[0], memory[1] + HOLD_BYTES_PER_PIXEL, memory[2]
     room = max(0.0, budget_bytes - base)
     n = (math.sqrt(linear * linear + 4 * squared * room) - linear) / (2 * squared) if squared > 0 else room / linear
     return max(64 * 64, int(n))

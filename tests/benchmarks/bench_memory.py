@@ -193,8 +193,8 @@ def per_pixel(work: Path, sizes: list[float]) -> None:
             points.append(json.loads(out.strip().splitlines()[-1]))
         (a, b) = points[0], points[-1]
         slope = (b["delta_mib"] - a["delta_mib"]) * 2 ** 20 / ((b["mpx"] - a["mpx"]) * 1e6)
-        declared = [d[0] + d[1] * p["mpx"] * 1e6 + (d[2] if len(d) > 2 else 0.0) * (p["mpx"] * 1e6) ** 2
-                    for p in (a, b) for d in [p["declared"]]]
+        declared = [base + linear * p["mpx"] * 1e6 + squared * (p["mpx"] * 1e6) ** 2
+                    for p in (a, b) for base, linear, squared in [p["declared"]]]
         print(f"{name}: scoring one image: {a['delta_mib']:.0f} MiB at {a['mpx']:.1f} Mpx, {b['delta_mib']:.0f} MiB at "
               f"{b['mpx']:.1f} Mpx: {slope:.0f} bytes/pixel measured; declared {declared[0] / 2 ** 20:.0f} MiB and "
               f"{declared[1] / 2 ** 20:.0f} MiB (base, bytes/pixel, bytes/pixel^2 = {tuple(b['declared'])})", flush=True)
